@@ -1,0 +1,364 @@
+"""The time bank application: the one place that loads and saves.
+
+Every command loads the aggregates it touches, lets the domain decide, and
+saves all of them in one atomic ``save``. Optimistic concurrency (each
+aggregate version may be written once) makes a concurrent writer fail with an
+integrity error; the command is then retried from a fresh load, a bounded
+number of times with jittered exponential backoff. Library errors are
+translated here and nowhere else.
+
+Idempotency is by identity: a transfer's id is chosen by the client, so a
+retried command finds the transfer it already made and returns it (or refuses
+with :class:`IdempotencyConflict` when the payload differs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, OperationalError
+
+from domain.accounts import Account, AccountKind
+from domain.communities import (
+    Community,
+    derived_id,
+    issuance_account_id,
+    pool_account_id,
+)
+from domain.errors import IdempotencyConflict, NotFound, Unavailable, WrongAccountKind
+from domain.transfers import (
+    SIDE_FIELDS,
+    Transfer,
+    TransferKind,
+    TransferRequest,
+    confirm_transfer,
+    record_transfer,
+    reverse_transfer,
+    void_transfer,
+)
+from ledger.personal import PersonalData
+from ledger.storage import Database, MemoryDatastore, SideStore
+from ledger.tokens import TokenStore
+from ledger.views import AccountView, HistoryEntry, MemberView, TransferView
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 12
+_RECORDED_TOPIC = "domain.transfers:Transfer.Recorded"
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class TimeBank(Application):
+    """Commands and queries over the event store; takes and returns primitives."""
+
+    name = "CivicLedger"
+    snapshotting_intervals = {Account: 100}
+    env = {"AGGREGATE_CACHE_MAXSIZE": "20000"}
+
+    def __init__(self, database: Database, master_key: bytes,
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+        super().__init__(env=database.eventsourcing_env())
+        self.database = database
+        self.clock = clock
+        datastore = (MemoryDatastore() if database.backend == "memory"
+                     else self.recorder.datastore)  # type: ignore[attr-defined]
+        side = SideStore(datastore, database.backend, database.pg_schema)
+        self.personal = PersonalData(side, master_key)
+        self.tokens = TokenStore(side)
+        self.personal.create_tables()
+        self.tokens.create_tables()
+
+    # -- loading ----------------------------------------------------------------
+
+    def _get(self, aggregate_id: UUID, cls: type[T], what: str, field: str) -> T:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"no {what} {aggregate_id}", field=field) from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"{aggregate_id} is not a {what}", field=field)
+        return aggregate
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.repository
+
+    def _retrying(self, command: Callable[[], T]) -> T:
+        """Run ``command`` again from a fresh load while a concurrent write wins."""
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return command()
+            except (IntegrityError, OperationalError):
+                if attempt == MAX_ATTEMPTS - 1:
+                    break
+                time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
+        raise Unavailable("the ledger is busy with concurrent writes; retry the same "
+                          "request (it is idempotent)")
+
+    # -- communities and accounts -------------------------------------------------
+
+    def register_community(self, name: str, rules: dict[str, int] | None = None,
+                           community_id: UUID | None = None) -> dict[str, Any]:
+        """A new community with its issuance account and pool."""
+        cid = community_id or uuid4()
+
+        def command() -> dict[str, Any]:
+            if self._exists(cid):
+                existing = self._get(cid, Community, "community", "id")
+                if existing.name != name:
+                    raise IdempotencyConflict("community id already used", field="id")
+                return existing.summary()
+            community = Community.register(community_id=cid, name=name, rules=rules)
+            issuance = Account.open(account_id=issuance_account_id(cid), community_id=cid,
+                                    kind=AccountKind.ISSUANCE, label=f"{name} issuance")
+            pool = Account.open(account_id=pool_account_id(cid), community_id=cid,
+                                kind=AccountKind.POOL, label=f"{name} pool")
+            self.save(community, issuance, pool)
+            return community.summary()
+
+        return self._retrying(command)
+
+    def community(self, community_id: UUID) -> dict[str, Any]:
+        """A community's summary and rules."""
+        return self._get(community_id, Community, "community", "community").summary()
+
+    def change_rules(self, community_id: UUID, changes: dict[str, int]) -> dict[str, Any]:
+        """Adopt a new version of a community's rules."""
+        def command() -> dict[str, Any]:
+            community = self._get(community_id, Community, "community", "community")
+            community.change_rules(changes)
+            self.save(community)
+            return community.summary()
+        return self._retrying(command)
+
+    def open_member(self, community_id: UUID, profile: dict[str, Any] | None = None,
+                    account_id: UUID | None = None) -> AccountView:
+        """Open a member account; personal fields are stored encrypted."""
+        return self._open(community_id, AccountKind.MEMBER, "", account_id, profile=profile)
+
+    def open_organisation(self, community_id: UUID, name: str, budget: int = 0,
+                          account_id: UUID | None = None) -> AccountView:
+        """Open a partner organisation's account with a budget (minutes)."""
+        return self._open(community_id, AccountKind.ORGANISATION, name, account_id,
+                          budget=budget)
+
+    def _open(self, community_id: UUID, kind: AccountKind, label: str,
+              account_id: UUID | None, *, profile: dict[str, Any] | None = None,
+              budget: int = 0) -> AccountView:
+        aid = account_id or uuid4()
+
+        def command() -> AccountView:
+            community = self._get(community_id, Community, "community", "community")
+            if self._exists(aid):
+                existing = self._get(aid, Account, "account", "id")
+                if (existing.community_id, existing.kind, existing.label) != (
+                        community_id, kind, label):
+                    raise IdempotencyConflict("account id already used", field="id")
+                return AccountView.of(existing, community.rules)
+            account = Account.open(account_id=aid, community_id=community_id, kind=kind,
+                                   label=label)
+            if budget:
+                account.set_budget(budget)
+            if profile:
+                account.record_profile(self.personal.encrypt(aid, profile))
+            self.save(account)
+            return AccountView.of(account, community.rules)
+
+        return self._retrying(command)
+
+    def set_budget(self, account_id: UUID, budget: int) -> AccountView:
+        """Change an organisation's budget."""
+        def command() -> AccountView:
+            account = self._get(account_id, Account, "account", "account")
+            account.set_budget(budget)
+            self.save(account)
+            return self._account_view(account)
+        return self._retrying(command)
+
+    def account(self, account_id: UUID) -> AccountView:
+        """Balances (posted, pending) and limits."""
+        return self._account_view(self._get(account_id, Account, "account", "account"))
+
+    def _account_view(self, account: Account) -> AccountView:
+        community = self._get(account.community_id, Community, "community", "community")
+        return AccountView.of(account, community.rules)
+
+    def member(self, account_id: UUID) -> MemberView:
+        """A member with decrypted personal fields (None once erased)."""
+        account = self._get(account_id, Account, "account", "account")
+        if account.kind is not AccountKind.MEMBER:
+            raise WrongAccountKind(f"{account_id} is not a member", field="account")
+        profile = (self.personal.decrypt(account.id, account.profile)
+                   if account.profile and not account.erased else None)
+        return MemberView(account=self._account_view(account), profile=profile,
+                          erased=account.erased)
+
+    def erase_member(self, account_id: UUID) -> MemberView:
+        """Destroy the member's data key, then record the erasure."""
+        account = self._get(account_id, Account, "account", "account")
+        if account.kind is not AccountKind.MEMBER:
+            raise WrongAccountKind(f"{account_id} is not a member", field="account")
+        self.personal.erase(account_id)
+
+        def command() -> MemberView:
+            member = self._get(account_id, Account, "account", "account")
+            member.erase()
+            self.save(member)
+            return self.member(account_id)
+
+        return self._retrying(command)
+
+    # -- transfers ------------------------------------------------------------------
+
+    def record(self, request: TransferRequest) -> TransferView:
+        """Record a service credit, redemption, gift or donation (idempotent by id)."""
+        def command() -> TransferView:
+            existing = self._existing_transfer(request)
+            if existing is not None:
+                return existing
+            debit = self._get(request.debit_account_id, Account, "account",
+                              _side_field(request.kind, 0))
+            credit = self._get(request.credit_account_id, Account, "account",
+                               _side_field(request.kind, 1))
+            community = self._get(debit.community_id, Community, "community", "community")
+            transfer = record_transfer(request, debit=debit, credit=credit,
+                                       rules=community.rules, now=self.clock())
+            self.save(transfer, debit, credit)
+            return TransferView.of(transfer)
+        return self._retrying(command)
+
+    def _existing_transfer(self, request: TransferRequest) -> TransferView | None:
+        if not self._exists(request.transfer_id):
+            return None
+        transfer = self._get(request.transfer_id, Transfer, "transfer", "id")
+        if transfer.request() != request:
+            differing = sorted(k for k, v in request.payload().items()
+                               if transfer.request().payload()[k] != v)
+            raise IdempotencyConflict(
+                f"transfer {request.transfer_id} was recorded with a different payload "
+                f"({', '.join(differing)})", field=differing[0] if differing else "id")
+        return TransferView.of(transfer, created=False)
+
+    def reverse(self, original_id: UUID, *, actor: str, channel: str,
+                on_behalf_of: UUID | None = None) -> TransferView:
+        """Undo a posted transfer by a linked reversal (its id derives from the original's)."""
+        reversal_id = derived_id("reversal", original_id)
+
+        def command() -> TransferView:
+            original = self._get(original_id, Transfer, "transfer", "id")
+            if original.reversed_by == reversal_id:
+                return TransferView.of(self._get(reversal_id, Transfer, "transfer", "id"),
+                                       created=False)
+            debit = self._get(original.credit_account_id, Account, "account", "id")
+            credit = self._get(original.debit_account_id, Account, "account", "id")
+            community = self._get(original.community_id, Community, "community", "id")
+            request = TransferRequest(
+                transfer_id=reversal_id, kind=TransferKind.REVERSAL.value,
+                debit_account_id=debit.id, credit_account_id=credit.id,
+                minutes=original.minutes, category=original.category,
+                service_date=original.service_date, pending=False, actor=actor,
+                on_behalf_of=on_behalf_of, channel=channel)
+            reversal = reverse_transfer(request, original, debit=debit, credit=credit,
+                                        rules=community.rules)
+            self.save(reversal, original, debit, credit)
+            return TransferView.of(reversal)
+
+        return self._retrying(command)
+
+    def confirm(self, transfer_id: UUID, *, actor: str, channel: str) -> TransferView:
+        """Post a pending credit (a retry of a confirmed one returns it unchanged)."""
+        def command() -> TransferView:
+            transfer, debit, credit = self._transfer_and_sides(transfer_id)
+            if confirm_transfer(transfer, debit=debit, credit=credit, actor=actor,
+                                channel=channel, now=self.clock()):
+                self.save(transfer, debit, credit)
+            return TransferView.of(transfer)
+        return self._retrying(command)
+
+    def void(self, transfer_id: UUID, *, actor: str, reason: str = "voided") -> TransferView:
+        """Release a pending credit (a retry of a voided one returns it unchanged)."""
+        def command() -> TransferView:
+            transfer, debit, credit = self._transfer_and_sides(transfer_id)
+            if void_transfer(transfer, debit=debit, credit=credit, actor=actor,
+                             reason=reason):
+                self.save(transfer, debit, credit)
+            return TransferView.of(transfer)
+        return self._retrying(command)
+
+    def _transfer_and_sides(self, transfer_id: UUID) -> tuple[Transfer, Account, Account]:
+        transfer = self._get(transfer_id, Transfer, "transfer", "id")
+        debit = self._get(transfer.debit_account_id, Account, "account", "id")
+        credit = self._get(transfer.credit_account_id, Account, "account", "id")
+        return transfer, debit, credit
+
+    def transfer(self, transfer_id: UUID) -> TransferView:
+        """One transfer."""
+        return TransferView.of(self._get(transfer_id, Transfer, "transfer", "id"))
+
+    def expire_pending(self) -> list[UUID]:
+        """Void every pending credit past its expiry; returns the ids voided.
+
+        Scans the log for pending credits. Fine for a community's volume; the
+        read-model work replaces the scan with an index of open reservations.
+        """
+        now = self.clock()
+        voided = []
+        for transfer_id in self._pending_transfer_ids():
+            transfer = self._get(transfer_id, Transfer, "transfer", "id")
+            if transfer.is_expired(now):
+                self.void(transfer_id, actor="system:expiry", reason="expired")
+                voided.append(transfer_id)
+        return voided
+
+    def _pending_transfer_ids(self) -> Iterator[UUID]:
+        start = 1
+        while True:
+            batch = self.recorder.select_notifications(start, 500, topics=[_RECORDED_TOPIC])
+            for notification in batch:
+                if self.mapper.to_domain_event(notification).pending:
+                    yield UUID(str(notification.originator_id))
+            if len(batch) < 500:
+                return
+            start = batch[-1].id + 1
+
+    # -- history --------------------------------------------------------------------
+
+    def history(self, account_id: UUID, *, before: int | None = None,
+                limit: int = 50) -> list[HistoryEntry]:
+        """The account's entries, newest first; ``before`` is a version cursor."""
+        self._get(account_id, Account, "account", "account")
+        lte = None if before is None else before - 1
+        events = self.events.get(account_id, lte=lte, desc=True, limit=limit)
+        return [_history_entry(e) for e in events]
+
+
+def _side_field(kind: str, side: int) -> str:
+    try:
+        return SIDE_FIELDS[TransferKind(kind)][side]
+    except (KeyError, ValueError):
+        return "account"
+
+
+def _history_entry(event: Any) -> HistoryEntry:
+    name = type(event).__name__
+    data = {k: v for k, v in event.__dict__.items()
+            if k not in ("originator_id", "originator_version", "timestamp",
+                         "originator_topic")}
+    common = {"version": event.originator_version, "at": event.timestamp, "event": name}
+    if name in ("Debited", "Credited", "PendingPosted", "PendingReleased"):
+        side = data.get("side") or ("debit" if name == "Debited" else "credit")
+        return HistoryEntry(
+            **common, transfer_id=data["transfer_id"], kind=data.get("kind"),
+            direction=side, minutes=data["minutes"], pending=data.get("pending"),
+            counterparty=data.get("counterparty_id"), service_date=data.get("service_date"),
+            details={k: v for k, v in data.items() if k in ("reason", "category")})
+    details = {k: v for k, v in data.items() if k not in ("ciphertext",)}
+    return HistoryEntry(**common, details=details)

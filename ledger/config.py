@@ -1,0 +1,59 @@
+"""Configuration, read once from the environment at start and passed explicitly.
+
+``CIVIC_LEDGER_DATABASE_URL`` (default ``sqlite:///civic-ledger.sqlite``) and
+``CIVIC_LEDGER_KEYS_DIR`` (default: a ``keys/`` folder beside a SQLite file; it
+must be given for PostgreSQL). Command-line flags override both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.application import TimeBank
+from ledger.keys import KeyDirectory
+from ledger.storage import DEFAULT_DATABASE_URL, Database
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the data and the keys are."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    keys_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, database_url: str | None = None,
+                 keys_dir: str | None = None) -> Settings:
+        """Flags first, then the environment, then the defaults."""
+        url = database_url or env.get("CIVIC_LEDGER_DATABASE_URL") or DEFAULT_DATABASE_URL
+        keys = keys_dir or env.get("CIVIC_LEDGER_KEYS_DIR")
+        return cls(database_url=url, keys_dir=Path(keys) if keys else None)
+
+    @property
+    def database(self) -> Database:
+        """The parsed database URL (ConfigError when malformed)."""
+        try:
+            return Database.parse(self.database_url)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
+    def key_directory(self) -> KeyDirectory:
+        """The keys directory: given, or ``keys/`` beside the SQLite file."""
+        if self.keys_dir is not None:
+            return KeyDirectory(self.keys_dir)
+        sqlite_file = self.database.sqlite_file
+        if sqlite_file is None:
+            raise ConfigError("a keys directory is required for this database: pass "
+                              "--keys DIR or set CIVIC_LEDGER_KEYS_DIR")
+        return KeyDirectory(sqlite_file.resolve().parent / "keys")
+
+
+def open_bank(settings: Settings) -> TimeBank:
+    """The ledger application for ``settings`` (KeyMissing when keys are absent)."""
+    return TimeBank(settings.database, settings.key_directory().master_key())

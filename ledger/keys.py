@@ -1,0 +1,56 @@
+"""The keys directory: secrets that never enter the event log.
+
+``master.key`` (32 random bytes, AES-256) wraps every member's data key.
+Files are created owner-only (0600) in an owner-only directory (0700).
+``civic-ledger keys --keys DIR`` creates what is missing; ``serve`` refuses to
+start without them (:class:`KeyMissing` names the command to run).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+MASTER_KEY_FILE = "master.key"
+KEY_BYTES = 32
+
+
+class KeyMissing(RuntimeError):
+    """A required key file is absent; the message names the command that makes it."""
+
+
+class KeyDirectory:
+    """Reads and creates the keys kept in one directory."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def ensure(self) -> list[str]:
+        """Create every missing key; returns the names of those created."""
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.path, 0o700)
+        created = []
+        master = self.path / MASTER_KEY_FILE
+        if not master.exists():
+            _write_secret(master, secrets.token_bytes(KEY_BYTES))
+            created.append(MASTER_KEY_FILE)
+        return created
+
+    def master_key(self) -> bytes:
+        """The master key, or :class:`KeyMissing`."""
+        path = self.path / MASTER_KEY_FILE
+        if not path.exists():
+            raise KeyMissing(f"no master key at {path}; create it with: "
+                             f"civic-ledger keys --keys {self.path}")
+        key = path.read_bytes()
+        if len(key) != KEY_BYTES:
+            raise KeyMissing(f"{path} is not a {KEY_BYTES}-byte key")
+        return key
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    # O_EXCL: never overwrite a key another process created meanwhile.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)

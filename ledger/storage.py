@@ -1,0 +1,157 @@
+"""Where events live, chosen by one database URL.
+
+``sqlite:///path`` (the embedded default), ``postgresql://user@host:port/db``
+(production; ``?schema=name`` selects a schema) or ``memory://`` (tests).
+The URL becomes the ``eventsourcing`` persistence environment; the side
+tables we keep beside the events (member data keys, API tokens) use the same
+datastore through :class:`SideStore`, so they share its connections.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite:///civic-ledger.sqlite"
+
+
+@dataclass(frozen=True)
+class Database:
+    """A parsed database URL."""
+
+    url: str
+    backend: str  # "sqlite" | "postgres" | "memory"
+    sqlite_path: str = ""
+    pg_dbname: str = ""
+    pg_host: str = ""
+    pg_port: str = "5432"
+    pg_user: str = ""
+    pg_password: str = ""
+    pg_schema: str = ""
+
+    @classmethod
+    def parse(cls, url: str) -> Database:
+        """Parse ``url`` or raise ValueError naming what is wrong."""
+        parts = urlsplit(url)
+        if parts.scheme == "memory":
+            return cls(url=url, backend="memory")
+        if parts.scheme == "sqlite":
+            path = unquote(parts.path)
+            # sqlite:///relative.db -> "relative.db"; sqlite:////abs.db -> "/abs.db"
+            path = path[1:] if path.startswith("/") else path
+            if not path:
+                raise ValueError("sqlite URL needs a file path: sqlite:///civic-ledger.sqlite")
+            return cls(url=url, backend="sqlite", sqlite_path=path)
+        if parts.scheme in ("postgresql", "postgres"):
+            dbname = unquote(parts.path.lstrip("/"))
+            if not dbname:
+                raise ValueError("postgresql URL needs a database name")
+            query = parse_qs(parts.query)
+            return cls(url=url, backend="postgres", pg_dbname=dbname,
+                       pg_host=parts.hostname or "127.0.0.1", pg_port=str(parts.port or 5432),
+                       pg_user=unquote(parts.username or "postgres"),
+                       pg_password=unquote(parts.password or ""),
+                       pg_schema=query.get("schema", [""])[0])
+        raise ValueError(f"unsupported database URL scheme {parts.scheme!r}; "
+                         "use sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite file, when this is one."""
+        return Path(self.sqlite_path) if self.backend == "sqlite" else None
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The persistence environment for ``eventsourcing``."""
+        if self.backend == "memory":
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        if self.backend == "sqlite":
+            return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                    "SQLITE_DBNAME": self.sqlite_path, "SQLITE_LOCK_TIMEOUT": "30"}
+        env = {"PERSISTENCE_MODULE": "eventsourcing.postgres",
+               "POSTGRES_DBNAME": self.pg_dbname, "POSTGRES_HOST": self.pg_host,
+               "POSTGRES_PORT": self.pg_port, "POSTGRES_USER": self.pg_user,
+               "POSTGRES_PASSWORD": self.pg_password, "POSTGRES_LOCK_TIMEOUT": "10",
+               "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10"}
+        if self.pg_schema:
+            env["POSTGRES_SCHEMA"] = self.pg_schema
+        return env
+
+
+class SideStore:
+    """SQL tables kept beside the event tables, in the same database.
+
+    Statements are written with ``?`` placeholders and translated for psycopg.
+    The in-memory backend keeps its side tables in an in-memory SQLite
+    database (:class:`MemoryDatastore`), so the same SQL runs everywhere.
+    """
+
+    def __init__(self, datastore: Any, backend: str, schema: str = "") -> None:
+        self._datastore = datastore
+        self._backend = backend
+        self._prefix = f"{schema}." if schema else ""
+
+    def table(self, name: str) -> str:
+        """The qualified table name."""
+        return f"{self._prefix}{name}"
+
+    @contextmanager
+    def transaction(self) -> Iterator[SideCursor]:
+        """One committed transaction."""
+        with self._datastore.transaction(commit=True) as cursor:
+            yield SideCursor(cursor, self._backend)
+
+
+class SideCursor:
+    """A cursor that speaks ``?`` placeholders on every backend."""
+
+    def __init__(self, cursor: Any, backend: str) -> None:
+        self._cursor = cursor
+        self._backend = backend
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement."""
+        if self._backend == "postgres":
+            sql = sql.replace("?", "%s")
+        self._cursor.execute(sql, tuple(params))
+
+    def fetchone(self) -> Mapping[str, Any] | None:
+        """The next row as a mapping, or None."""
+        row = self._cursor.fetchone()
+        return dict(row) if row is not None else None
+
+    def fetchall(self) -> list[Mapping[str, Any]]:
+        """All remaining rows as mappings."""
+        return [dict(row) for row in self._cursor.fetchall()]
+
+
+class MemoryDatastore:
+    """An in-memory SQLite database with the datastore's ``transaction`` shape."""
+
+    def __init__(self) -> None:
+        self._conn = sqlite3.connect(":memory:", check_same_thread=False,
+                                     isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[sqlite3.Cursor]:
+        """Serialised transactions on the one connection."""
+        with self._lock:
+            cursor = self._conn.cursor()
+            cursor.execute("BEGIN")
+            try:
+                yield cursor
+            except BaseException:
+                self._conn.rollback()
+                raise
+            if commit:
+                self._conn.commit()
+            else:
+                self._conn.rollback()
