@@ -315,6 +315,29 @@ def _consistency_trivial(
     return None
 
 
+def _roots_from_consistency_proof(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes
+) -> tuple[bytes, bytes] | str:
+    """Old and new roots a proof implies (RFC 9162 2.1.4.2), or why it cannot."""
+    inner = ((size1 - 1) ^ (size2 - 1)).bit_length()
+    border = ((size1 - 1) >> inner).bit_count()
+    shift = (size1 & -size1).bit_length() - 1
+    inner -= shift
+    # When size1 is a power of two, the old root itself seeds the chain.
+    seed, rest = (root1, list(proof)) if size1 == 1 << shift else (proof[0], list(proof[1:]))
+    if len(rest) != inner + border:
+        want = inner + border + len(proof) - len(rest)
+        return f"proof has {len(proof)} hash(es), expected {want}"
+    mask = (size1 - 1) >> shift
+    old, new = seed, seed
+    for i, h in enumerate(rest):
+        if i >= inner or (mask >> i) & 1:
+            old, new = node_hash(h, old), node_hash(h, new)
+        else:
+            new = node_hash(new, h)
+    return old, new
+
+
 def verify_consistency(
     size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
 ) -> list[str]:
@@ -326,6 +349,8 @@ def verify_consistency(
     the proof, since every tree extends the empty one.
     """
     findings = _shape_findings({"size1": size1, "size2": size2}, {}, proof)
+    roots = (("root1", root1), ("root2", root2))
+    findings += [f"{name} must be bytes" for name, r in roots if not isinstance(r, bytes)]
     if findings:
         return findings
     trivial = _consistency_trivial(size1, size2, proof, root1, root2)
@@ -334,23 +359,8 @@ def verify_consistency(
     findings = _shape_findings({}, {"root1": root1, "root2": root2}, [])
     if findings:
         return findings
-    inner = ((size1 - 1) ^ (size2 - 1)).bit_length()
-    border = ((size1 - 1) >> inner).bit_count()
-    shift = (size1 & -size1).bit_length() - 1
-    inner -= shift
-    # When size1 is a power of two, the old root itself seeds the chain.
-    seed, rest = (root1, list(proof)) if size1 == 1 << shift else (proof[0], list(proof[1:]))
-    if len(rest) != inner + border:
-        want = inner + border + (len(proof) - len(rest))
-        return [f"proof has {len(proof)} hash(es), expected {want}"]
-    mask = (size1 - 1) >> shift
-    old, new = seed, seed
-    for i, h in enumerate(rest):
-        if i >= inner or (mask >> i) & 1:
-            old, new = node_hash(h, old), node_hash(h, new)
-        else:
-            new = node_hash(new, h)
-    findings = ["proof does not lead to root1"] if old != root1 else []
-    if new != root2:
-        findings.append("proof does not lead to root2")
-    return findings
+    implied = _roots_from_consistency_proof(size1, size2, proof, root1)
+    if isinstance(implied, str):
+        return [implied]
+    pairs = (("root1", implied[0], root1), ("root2", implied[1], root2))
+    return [f"proof does not lead to {name}" for name, got, want in pairs if got != want]
