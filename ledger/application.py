@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, OperationalError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, OperationalError
 
 from domain.accounts import Account, AccountKind
 from domain.communities import (
@@ -42,6 +42,7 @@ from domain.transfers import (
     reverse_transfer,
     void_transfer,
 )
+from ledger.log import LoggedPOPORecorder
 from ledger.personal import PersonalData
 from ledger.storage import Database, MemoryDatastore, SideStore
 from ledger.tokens import TokenStore
@@ -66,8 +67,8 @@ class TimeBank(Application):
 
     def __init__(self, database: Database, master_key: bytes,
                  clock: Callable[[], dt.datetime] = utcnow) -> None:
-        super().__init__(env=database.eventsourcing_env())
         self.database = database
+        super().__init__(env=database.eventsourcing_env())
         self.clock = clock
         datastore = (MemoryDatastore() if database.backend == "memory"
                      else self.recorder.datastore)  # type: ignore[attr-defined]
@@ -76,6 +77,13 @@ class TimeBank(Application):
         self.tokens = TokenStore(side)
         self.personal.create_tables()
         self.tokens.create_tables()
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """The SQL backends name their logged recorder by topic (see ``storage``);
+        the in-memory backend is constructed here."""
+        if self.database.backend == "memory":
+            return LoggedPOPORecorder()
+        return super().construct_recorder()
 
     # -- loading ----------------------------------------------------------------
 

@@ -73,12 +73,14 @@ class Database:
             return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
         if self.backend == "sqlite":
             return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                    "SQLITE_DBNAME": self.sqlite_path, "SQLITE_LOCK_TIMEOUT": "30"}
+                    "SQLITE_DBNAME": self.sqlite_path, "SQLITE_LOCK_TIMEOUT": "30",
+                    "APPLICATION_RECORDER_TOPIC": "ledger.log:LoggedSQLiteRecorder"}
         env = {"PERSISTENCE_MODULE": "eventsourcing.postgres",
                "POSTGRES_DBNAME": self.pg_dbname, "POSTGRES_HOST": self.pg_host,
                "POSTGRES_PORT": self.pg_port, "POSTGRES_USER": self.pg_user,
                "POSTGRES_PASSWORD": self.pg_password, "POSTGRES_LOCK_TIMEOUT": "10",
-               "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10"}
+               "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10",
+               "APPLICATION_RECORDER_TOPIC": "ledger.log:LoggedPostgresRecorder"}
         if self.pg_schema:
             env["POSTGRES_SCHEMA"] = self.pg_schema
         return env

@@ -1,0 +1,227 @@
+"""The verifiable log: every stored event, in commit order, is one RFC 9162 leaf.
+
+The leaf data is :func:`encode_leaf` of the stored record exactly as stored
+(originator id, version, topic, state bytes), so an auditor never needs a
+decryption key. The log is extended inside the same database transaction that
+inserts the events (recorder subclasses below), so no committed event is ever
+outside it. Leaf indexes are gap-free: on SQLite writers are serialised by the
+database, on PostgreSQL by the events-table lock ``eventsourcing`` takes
+before inserting.
+
+Stored per leaf: its index and the (originator id, version) it covers, and the
+hash of every completed perfect subtree (``log_nodes``, level 0 = leaf hashes),
+which makes every inclusion or consistency proof O(log n) node reads. The
+right edge of the tree (one hash per set bit of the size) is kept in
+``log_state`` so an append reads one row.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+from ledger.merkle import HASH_SIZE, TreeBuilder, leaf_hash
+
+LEAF_FORMAT_V1 = 1
+_HEADER = struct.Struct(">B16sQ")
+
+
+def encode_leaf(originator_id: UUID | str, version: int, topic: str, state: bytes) -> bytes:
+    """Leaf data v1: ``0x01 || uuid(16) || version(u64) || len(topic)(u32) || topic
+    || len(state)(u32) || state`` — fixed widths and length prefixes, so no two
+    records share an encoding."""
+    uid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+    topic_bytes = topic.encode("utf-8")
+    return b"".join((_HEADER.pack(LEAF_FORMAT_V1, uid.bytes, version),
+                     struct.pack(">I", len(topic_bytes)), topic_bytes,
+                     struct.pack(">I", len(state)), bytes(state)))
+
+
+def decode_leaf(data: bytes) -> tuple[UUID, int, str, bytes]:
+    """Inverse of :func:`encode_leaf`; ValueError on anything malformed."""
+    try:
+        fmt, uid, version = _HEADER.unpack_from(data, 0)
+        pos = _HEADER.size
+        (topic_len,) = struct.unpack_from(">I", data, pos)
+        topic = data[pos + 4:pos + 4 + topic_len].decode("utf-8")
+        pos += 4 + topic_len
+        (state_len,) = struct.unpack_from(">I", data, pos)
+        state = data[pos + 4:pos + 4 + state_len]
+    except (struct.error, UnicodeDecodeError) as error:
+        raise ValueError(f"malformed leaf: {error}") from None
+    if fmt != LEAF_FORMAT_V1:
+        raise ValueError(f"unknown leaf format {fmt}")
+    if len(topic.encode()) != topic_len or len(state) != state_len \
+            or pos + 4 + state_len != len(data):
+        raise ValueError("malformed leaf: lengths do not match the data")
+    return UUID(bytes=uid), version, topic, bytes(state)
+
+
+def stored_event_leaf(event: StoredEvent) -> bytes:
+    """The leaf data of one stored event."""
+    return encode_leaf(event.originator_id, event.originator_version, event.topic,
+                       event.state)
+
+
+class LogTables(Protocol):
+    """What an append needs from storage, inside the events' transaction."""
+
+    def id_value(self, originator_id: UUID | str) -> Any: ...
+    def read_state(self) -> tuple[int, list[bytes]]: ...
+    def write(self, leaves: list[tuple[int, Any, int]], nodes: list[tuple[int, int, bytes]],
+              size: int, frontier: Sequence[bytes]) -> None: ...
+
+
+def append_to_log(tables: LogTables, stored_events: Sequence[StoredEvent]) -> list[int]:
+    """Extend the log by one leaf per event; returns their leaf indexes."""
+    size, frontier = tables.read_state()
+    builder = TreeBuilder.resume(size, frontier)
+    leaves, nodes = [], []
+    for event in stored_events:
+        leaves.append((builder.size, tables.id_value(event.originator_id),
+                       event.originator_version))
+        nodes.extend(builder.append_with_nodes(leaf_hash(stored_event_leaf(event))))
+    tables.write(leaves, nodes, builder.size, builder.subtree_roots)
+    return [index for index, _, _ in leaves]
+
+
+def sql_create_statements(prefix: str, blob: str, id_type: str) -> list[str]:
+    """DDL for the log tables (``blob``: BLOB or bytea; ``id_type``: the events
+    table's originator id type, so leaves join to events)."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {prefix}log_leaves (leaf_index BIGINT PRIMARY KEY, "
+        f"originator_id {id_type} NOT NULL, originator_version BIGINT NOT NULL, "
+        "UNIQUE (originator_id, originator_version))",
+        f"CREATE TABLE IF NOT EXISTS {prefix}log_nodes (level INTEGER NOT NULL, "
+        f"node_index BIGINT NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, node_index))",
+        f"CREATE TABLE IF NOT EXISTS {prefix}log_state (id INTEGER PRIMARY KEY, "
+        f"size BIGINT NOT NULL, frontier {blob} NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {prefix}log_checkpoints (size BIGINT PRIMARY KEY, "
+        f"root {blob} NOT NULL, note TEXT NOT NULL, signed_at TEXT NOT NULL)",
+    ]
+
+
+class SqlLogTables:
+    """:class:`LogTables` over a DB-API cursor (``?`` or ``%s`` placeholders)."""
+
+    def __init__(self, cursor: Any, prefix: str = "", placeholder: str = "?") -> None:
+        self._cursor = cursor
+        self._prefix = prefix
+        self._p = placeholder
+
+    def id_value(self, originator_id: UUID | str) -> Any:
+        """SQLite stores ids as hex text; psycopg adapts UUIDs for the uuid column."""
+        uid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+        return uid.hex if self._p == "?" else uid
+
+    def read_state(self) -> tuple[int, list[bytes]]:
+        """Size and right-edge subtree roots (0 and [] for a new log)."""
+        self._cursor.execute(f"SELECT size, frontier FROM {self._prefix}log_state WHERE id = 1")
+        row = self._cursor.fetchone()
+        if row is None:
+            return 0, []
+        blob = bytes(row["frontier"])
+        return int(row["size"]), [blob[i:i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
+
+    def write(self, leaves: list[tuple[int, Any, int]], nodes: list[tuple[int, int, bytes]],
+              size: int, frontier: Sequence[bytes]) -> None:
+        """Insert leaves and nodes; upsert the state row."""
+        p, pre = self._p, self._prefix
+        self._cursor.executemany(
+            f"INSERT INTO {pre}log_leaves (leaf_index, originator_id, originator_version) "
+            f"VALUES ({p}, {p}, {p})", leaves)
+        self._cursor.executemany(
+            f"INSERT INTO {pre}log_nodes (level, node_index, hash) VALUES ({p}, {p}, {p})",
+            nodes)
+        self._cursor.execute(
+            f"INSERT INTO {pre}log_state (id, size, frontier) VALUES (1, {p}, {p}) "
+            "ON CONFLICT (id) DO UPDATE SET size = excluded.size, frontier = excluded.frontier",
+            (size, b"".join(frontier)))
+
+
+class LoggedSQLiteRecorder(SQLiteApplicationRecorder):
+    """SQLite events table plus the log, extended in the same transaction."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        """Events table and log tables."""
+        return super().construct_create_table_statements() + sql_create_statements("", "BLOB", "TEXT")
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        append_to_log(SqlLogTables(c), stored_events)
+        return ids
+
+
+class LoggedPostgresRecorder(PostgresApplicationRecorder):
+    """PostgreSQL events table plus the log, extended in the same transaction."""
+
+    def create_table(self) -> None:
+        """Events table, then the log tables in the same schema."""
+        super().create_table()
+        with self.datastore.transaction(commit=True) as curs:
+            for statement in sql_create_statements(self._log_prefix, "bytea", "uuid"):
+                curs.execute(statement)
+
+    @property
+    def _log_prefix(self) -> str:
+        return f'"{self.datastore.schema}".' if self.datastore.schema else ""
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                              **kwargs: Any) -> None:
+        # The base class has locked the events table by now: appends are serial.
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        with curs.connection.cursor() as log_cursor:
+            append_to_log(SqlLogTables(log_cursor, self._log_prefix, "%s"), stored_events)
+
+
+class MemoryLogTables:
+    """:class:`LogTables` in Python lists, for the in-memory backend."""
+
+    def __init__(self) -> None:
+        self.leaves: list[tuple[int, Any, int]] = []
+        self.nodes: dict[tuple[int, int], bytes] = {}
+        self.size = 0
+        self.frontier: list[bytes] = []
+        self.checkpoints: dict[int, tuple[bytes, str, str]] = {}
+
+    def id_value(self, originator_id: UUID | str) -> Any:
+        """Ids as UUIDs."""
+        return originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+
+    def read_state(self) -> tuple[int, list[bytes]]:
+        """Size and right-edge subtree roots."""
+        return self.size, list(self.frontier)
+
+    def write(self, leaves: list[tuple[int, Any, int]], nodes: list[tuple[int, int, bytes]],
+              size: int, frontier: Sequence[bytes]) -> None:
+        """Keep leaves, nodes and state."""
+        self.leaves.extend(leaves)
+        self.nodes.update(((level, index), h) for level, index, h in nodes)
+        self.size, self.frontier = size, list(frontier)
+
+
+class LoggedPOPORecorder(POPOApplicationRecorder):
+    """In-memory events plus the log, under the recorder's lock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log_tables = MemoryLogTables()
+
+    def _update_table(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._update_table(stored_events, **kwargs)
+        append_to_log(self.log_tables, stored_events)
+        return ids
+
+
+def leaf_hashes(events: Iterable[StoredEvent]) -> list[bytes]:
+    """Leaf hashes of stored events, in the given order."""
+    return [leaf_hash(stored_event_leaf(e)) for e in events]
