@@ -42,10 +42,12 @@ from domain.transfers import (
     reverse_transfer,
     void_transfer,
 )
+from ledger.checkpoints import Signer
 from ledger.log import LoggedPOPORecorder
 from ledger.personal import PersonalData
 from ledger.storage import Database, MemoryDatastore, SideStore
 from ledger.tokens import TokenStore
+from ledger.transparency import LogSource, MemoryLogSource, SqlLogSource, TransparencyLog
 from ledger.views import AccountView, HistoryEntry, MemberView, TransferView
 
 T = TypeVar("T")
@@ -66,7 +68,8 @@ class TimeBank(Application):
     env = {"AGGREGATE_CACHE_MAXSIZE": "20000"}
 
     def __init__(self, database: Database, master_key: bytes,
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+                 clock: Callable[[], dt.datetime] = utcnow,
+                 log_signer: Signer | None = None) -> None:
         self.database = database
         super().__init__(env=database.eventsourcing_env())
         self.clock = clock
@@ -77,6 +80,16 @@ class TimeBank(Application):
         self.tokens = TokenStore(side)
         self.personal.create_tables()
         self.tokens.create_tables()
+        self.audit_log = TransparencyLog(self._log_source(datastore), log_signer)
+
+    def _log_source(self, datastore: Any) -> LogSource:
+        recorder = self.recorder
+        if isinstance(recorder, LoggedPOPORecorder):
+            return MemoryLogSource(recorder.log_tables, recorder._stored_events,
+                                   recorder._stored_events_index)
+        return SqlLogSource(datastore, self.database.backend,
+                            recorder.events_table_name,  # type: ignore[attr-defined]
+                            self.database.pg_schema)
 
     def construct_recorder(self) -> ApplicationRecorder:
         """The SQL backends name their logged recorder by topic (see ``storage``);

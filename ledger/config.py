@@ -56,4 +56,5 @@ class Settings:
 
 def open_bank(settings: Settings) -> TimeBank:
     """The ledger application for ``settings`` (KeyMissing when keys are absent)."""
-    return TimeBank(settings.database, settings.key_directory().master_key())
+    keys = settings.key_directory()
+    return TimeBank(settings.database, keys.master_key(), log_signer=keys.log_signer())

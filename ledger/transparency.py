@@ -1,0 +1,251 @@
+"""Reading and proving the log: entries, roots, proofs and signed checkpoints.
+
+The writer side lives in ``ledger/log.py`` (inside the events' transaction).
+This side answers auditors: the exact leaf data, RFC 9162 inclusion and
+consistency proofs from stored perfect-subtree nodes (O(log n) reads), and
+C2SP checkpoints signed with the log key. Before signing, the latest stored
+checkpoint's root is recomputed from the stored nodes; if it differs, the log
+was altered and nothing is signed — so the service never signs two
+inconsistent checkpoints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from eventsourcing.persistence import StoredEvent
+
+from domain.errors import LedgerError
+from ledger.checkpoints import Signer, make_vkey, sign_checkpoint
+from ledger.log import MemoryLogTables, SqlLogTables, encode_leaf
+from ledger.merkle import (
+    EMPTY_ROOT,
+    TreeBuilder,
+    consistency_proof,
+    hash_range_from_nodes,
+    inclusion_proof,
+)
+
+
+class LogIntegrityError(LedgerError):
+    """The stored log does not match itself or its events; run ``civic-ledger verify``."""
+
+    rule = "log_integrity"
+
+
+class BadLogRange(LedgerError):
+    """An index or size outside the log."""
+
+    rule = "log_range"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One leaf: its index and exact leaf data (None when its event row is gone)."""
+
+    index: int
+    data: bytes | None
+
+
+class LogSource(Protocol):
+    """Storage reads the log needs."""
+
+    def state(self) -> tuple[int, list[bytes]]: ...
+    def node(self, level: int, index: int) -> bytes | None: ...
+    def entries(self, start: int, limit: int) -> list[Entry]: ...
+    def latest_checkpoint(self) -> tuple[int, bytes, str] | None: ...
+    def store_checkpoint(self, size: int, root: bytes, note: str) -> str: ...
+
+
+class TransparencyLog:
+    """Roots, proofs, entries and checkpoints of one application's log."""
+
+    def __init__(self, source: LogSource, signer: Signer | None) -> None:
+        self._source = source
+        self._signer = signer
+
+    @property
+    def origin(self) -> str:
+        """The checkpoint origin (the log key's name)."""
+        return self._signer.name if self._signer else ""
+
+    def vkey(self) -> str:
+        """The C2SP verifier key line for the log key."""
+        if self._signer is None:
+            raise LogIntegrityError("this ledger has no log key configured")
+        return make_vkey(self._signer.name, self._signer.private_key.public_key())
+
+    def size(self) -> int:
+        """Number of leaves."""
+        return self._source.state()[0]
+
+    def root(self, size: int | None = None) -> bytes:
+        """MTH of the first ``size`` leaves (default: all)."""
+        current, frontier = self._source.state()
+        if size is None or size == current:
+            return TreeBuilder.resume(current, frontier).root()
+        self._check_size(size, current)
+        return self._hash_range()(0, size) if size else EMPTY_ROOT
+
+    def entries(self, start: int, limit: int) -> list[Entry]:
+        """Leaves from ``start``, in index order."""
+        if start < 0 or limit < 1:
+            raise BadLogRange("start must be >= 0 and limit >= 1", field="start")
+        return self._source.entries(start, limit)
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The stored leaf hash at ``index``."""
+        self._check_index(index, self.size())
+        return self._node(0, index)
+
+    def inclusion(self, index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size``."""
+        self._check_size(size, self.size())
+        self._check_index(index, size)
+        return inclusion_proof(index, size, self._hash_range())
+
+    def consistency(self, size1: int, size2: int) -> list[bytes]:
+        """RFC 9162 consistency proof between two tree sizes."""
+        self._check_size(size2, self.size())
+        if not 0 < size1 <= size2:
+            raise BadLogRange("need 0 < from <= to", field="from")
+        return consistency_proof(size1, size2, self._hash_range())
+
+    def checkpoint(self, now: dt.datetime | None = None) -> str:
+        """A signed checkpoint of the current tree (reused when the size is unchanged)."""
+        if self._signer is None:
+            raise LogIntegrityError("this ledger has no log key configured")
+        size, frontier = self._source.state()
+        latest = self._source.latest_checkpoint()
+        if latest is not None:
+            old_size, old_root, note = latest
+            if old_size > size or self.root(old_size) != old_root:
+                raise LogIntegrityError(
+                    f"the log no longer matches the checkpoint signed at size {old_size}; "
+                    "refusing to sign")
+            if old_size == size:
+                return note
+        root = TreeBuilder.resume(size, frontier).root()
+        note = sign_checkpoint(self._signer.name, size, root, self._signer.private_key,
+                               self._signer.name)
+        return self._source.store_checkpoint(size, root, note)
+
+    def _hash_range(self) -> Any:
+        return hash_range_from_nodes(self._node)
+
+    def _node(self, level: int, index: int) -> bytes:
+        found = self._source.node(level, index)
+        if found is None:
+            raise LogIntegrityError(f"log node ({level}, {index}) is missing")
+        return found
+
+    @staticmethod
+    def _check_size(size: int, current: int) -> None:
+        if not 0 <= size <= current:
+            raise BadLogRange(f"size must be between 0 and {current}", field="size")
+
+    @staticmethod
+    def _check_index(index: int, size: int) -> None:
+        if not 0 <= index < size:
+            raise BadLogRange(f"index must be below the size {size}", field="index")
+
+
+class SqlLogSource:
+    """:class:`LogSource` over the events' datastore (SQLite or PostgreSQL)."""
+
+    def __init__(self, datastore: Any, backend: str, events_table: str,
+                 schema: str = "") -> None:
+        self._datastore = datastore
+        self._pg = backend == "postgres"
+        self._p = "%s" if self._pg else "?"
+        self._pre = f'"{schema}".' if schema else ""
+        self._events = f'{self._pre}"{events_table}"' if self._pg else events_table
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._datastore.transaction(commit=False) as cursor:
+            cursor.execute(sql.replace("?", self._p), params)
+            return list(cursor.fetchall())
+
+    def state(self) -> tuple[int, list[bytes]]:
+        """Size and right edge."""
+        with self._datastore.transaction(commit=False) as cursor:
+            return SqlLogTables(cursor, self._pre, self._p).read_state()
+
+    def node(self, level: int, index: int) -> bytes | None:
+        """One stored node."""
+        rows = self._read(f"SELECT hash FROM {self._pre}log_nodes "
+                          "WHERE level = ? AND node_index = ?", (level, index))
+        return bytes(rows[0]["hash"]) if rows else None
+
+    def entries(self, start: int, limit: int) -> list[Entry]:
+        """Leaves joined to their stored events."""
+        rows = self._read(
+            f"SELECT l.leaf_index, l.originator_id AS lid, l.originator_version AS lver, "
+            f"e.topic, e.state FROM {self._pre}log_leaves l LEFT JOIN {self._events} e "
+            "ON e.originator_id = l.originator_id "
+            "AND e.originator_version = l.originator_version "
+            "WHERE l.leaf_index >= ? ORDER BY l.leaf_index LIMIT ?", (start, limit))
+        return [Entry(r["leaf_index"], None if r["topic"] is None else encode_leaf(
+            str(r["lid"]), r["lver"], r["topic"], bytes(r["state"]))) for r in rows]
+
+    def latest_checkpoint(self) -> tuple[int, bytes, str] | None:
+        """The checkpoint with the largest size."""
+        rows = self._read(f"SELECT size, root, note FROM {self._pre}log_checkpoints "
+                          "ORDER BY size DESC LIMIT 1")
+        return (int(rows[0]["size"]), bytes(rows[0]["root"]), rows[0]["note"]) if rows else None
+
+    def store_checkpoint(self, size: int, root: bytes, note: str) -> str:
+        """Keep a signed checkpoint; a concurrent signer's note for the same size wins."""
+        with self._datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"INSERT INTO {self._pre}log_checkpoints (size, root, note, signed_at) "
+                f"VALUES ({self._p}, {self._p}, {self._p}, {self._p}) "
+                "ON CONFLICT (size) DO NOTHING",
+                (size, root, note, dt.datetime.now(dt.UTC).isoformat()))
+            cursor.execute(f"SELECT note FROM {self._pre}log_checkpoints "
+                           f"WHERE size = {self._p}", (size,))
+            row = cursor.fetchone()
+        return str(row["note"])
+
+
+class MemoryLogSource:
+    """:class:`LogSource` over the in-memory recorder."""
+
+    def __init__(self, tables: MemoryLogTables, events: list[StoredEvent],
+                 index: dict[str, dict[int, int]]) -> None:
+        self._tables = tables
+        self._events = events
+        self._index = index
+
+    def state(self) -> tuple[int, list[bytes]]:
+        """Size and right edge."""
+        return self._tables.read_state()
+
+    def node(self, level: int, index: int) -> bytes | None:
+        """One stored node."""
+        return self._tables.nodes.get((level, index))
+
+    def entries(self, start: int, limit: int) -> list[Entry]:
+        """Leaves with their stored events."""
+        found = []
+        for index, uid, version in self._tables.leaves[start:start + limit]:
+            position = self._index[str(uid)].get(version)
+            event = self._events[position] if position is not None else None
+            found.append(Entry(index, None if event is None else encode_leaf(
+                uid, version, event.topic, event.state)))
+        return found
+
+    def latest_checkpoint(self) -> tuple[int, bytes, str] | None:
+        """The checkpoint with the largest size."""
+        if not self._tables.checkpoints:
+            return None
+        size = max(self._tables.checkpoints)
+        root, note, _ = self._tables.checkpoints[size]
+        return size, root, note
+
+    def store_checkpoint(self, size: int, root: bytes, note: str) -> str:
+        """Keep a signed checkpoint."""
+        stamp = dt.datetime.now(dt.UTC).isoformat()
+        return self._tables.checkpoints.setdefault(size, (root, note, stamp))[1]
