@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
@@ -57,6 +58,31 @@ class LogSource(Protocol):
     def entries(self, start: int, limit: int) -> list[Entry]: ...
     def latest_checkpoint(self) -> tuple[int, bytes, str] | None: ...
     def store_checkpoint(self, size: int, root: bytes, note: str) -> str: ...
+    def leaf_records(self, start: int, limit: int) -> list[LeafRecord]: ...
+    def event_records(self, after: int, limit: int) -> list[EventRecord]: ...
+
+
+@dataclass(frozen=True)
+class LeafRecord:
+    """What the log says leaf ``index`` is: the event it covers and its stored hash."""
+
+    index: int
+    key: tuple[UUID, int]
+    stored_hash: bytes | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A stored event row in notification (commit) order."""
+
+    position: int
+    key: tuple[UUID, int]
+    topic: str
+    state: bytes
+
+    def leaf_data(self) -> bytes:
+        """The leaf data this row encodes to."""
+        return encode_leaf(self.key[0], self.key[1], self.topic, self.state)
 
 
 class TransparencyLog:
@@ -65,6 +91,11 @@ class TransparencyLog:
     def __init__(self, source: LogSource, signer: Signer | None) -> None:
         self._source = source
         self._signer = signer
+
+    @property
+    def source(self) -> LogSource:
+        """The storage behind the log (for the auditor's raw comparisons)."""
+        return self._source
 
     @property
     def origin(self) -> str:
@@ -210,6 +241,30 @@ class SqlLogSource:
         return str(row["note"])
 
 
+    def leaf_records(self, start: int, limit: int) -> list[LeafRecord]:
+        """Leaves with their event keys and stored leaf hashes."""
+        rows = self._read(
+            f"SELECT l.leaf_index, l.originator_id, l.originator_version, n.hash "
+            f"FROM {self._pre}log_leaves l LEFT JOIN {self._pre}log_nodes n "
+            "ON n.level = 0 AND n.node_index = l.leaf_index "
+            "WHERE l.leaf_index >= ? ORDER BY l.leaf_index LIMIT ?", (start, limit))
+        return [LeafRecord(r["leaf_index"], (_uuid(r["originator_id"]), r["originator_version"]),
+                           None if r["hash"] is None else bytes(r["hash"])) for r in rows]
+
+    def event_records(self, after: int, limit: int) -> list[EventRecord]:
+        """Event rows after notification position ``after``, in commit order."""
+        nid = "notification_id" if self._pg else "rowid"
+        rows = self._read(
+            f"SELECT {nid} AS nid, originator_id, originator_version, topic, state "
+            f"FROM {self._events} WHERE {nid} > ? ORDER BY {nid} LIMIT ?", (after, limit))
+        return [EventRecord(r["nid"], (_uuid(r["originator_id"]), r["originator_version"]),
+                            r["topic"], bytes(r["state"])) for r in rows]
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
 class MemoryLogSource:
     """:class:`LogSource` over the in-memory recorder."""
 
@@ -249,3 +304,14 @@ class MemoryLogSource:
         """Keep a signed checkpoint."""
         stamp = dt.datetime.now(dt.UTC).isoformat()
         return self._tables.checkpoints.setdefault(size, (root, note, stamp))[1]
+
+    def leaf_records(self, start: int, limit: int) -> list[LeafRecord]:
+        """Leaves with their event keys and stored leaf hashes."""
+        return [LeafRecord(i, (_uuid(uid), version), self._tables.nodes.get((0, i)))
+                for i, uid, version in self._tables.leaves[start:start + limit]]
+
+    def event_records(self, after: int, limit: int) -> list[EventRecord]:
+        """Stored events after position ``after`` (1-based, like notification ids)."""
+        return [EventRecord(after + n + 1, (_uuid(e.originator_id), e.originator_version),
+                            e.topic, e.state)
+                for n, e in enumerate(self._events[after:after + limit])]
