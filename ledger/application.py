@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import replace
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -43,7 +44,7 @@ from domain.transfers import (
     void_transfer,
 )
 from ledger.checkpoints import Signer
-from ledger.log import LoggedPOPORecorder
+from ledger.log import LoggedPOPORecorder, appended, reset_appended
 from ledger.personal import PersonalData
 from ledger.storage import Database, MemoryDatastore, SideStore
 from ledger.tokens import TokenStore
@@ -112,6 +113,12 @@ class TimeBank(Application):
     def _exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.repository
 
+    def _commit(self, *aggregates: Any) -> tuple[int, ...]:
+        """Save atomically; returns the log leaf indexes the events got."""
+        reset_appended()
+        self.save(*aggregates)
+        return appended()
+
     def _retrying(self, command: Callable[[], T]) -> T:
         """Run ``command`` again from a fresh load while a concurrent write wins."""
         for attempt in range(MAX_ATTEMPTS):
@@ -136,14 +143,14 @@ class TimeBank(Application):
                 existing = self._get(cid, Community, "community", "id")
                 if existing.name != name:
                     raise IdempotencyConflict("community id already used", field="id")
-                return existing.summary()
+                return {**existing.summary(), "log_indexes": []}
             community = Community.register(community_id=cid, name=name, rules=rules)
             issuance = Account.open(account_id=issuance_account_id(cid), community_id=cid,
                                     kind=AccountKind.ISSUANCE, label=f"{name} issuance")
             pool = Account.open(account_id=pool_account_id(cid), community_id=cid,
                                 kind=AccountKind.POOL, label=f"{name} pool")
-            self.save(community, issuance, pool)
-            return community.summary()
+            indexes = self._commit(community, issuance, pool)
+            return {**community.summary(), "log_indexes": list(indexes)}
 
         return self._retrying(command)
 
@@ -156,8 +163,8 @@ class TimeBank(Application):
         def command() -> dict[str, Any]:
             community = self._get(community_id, Community, "community", "community")
             community.change_rules(changes)
-            self.save(community)
-            return community.summary()
+            indexes = self._commit(community)
+            return {**community.summary(), "log_indexes": list(indexes)}
         return self._retrying(command)
 
     def open_member(self, community_id: UUID, profile: dict[str, Any] | None = None,
@@ -190,8 +197,8 @@ class TimeBank(Application):
                 account.set_budget(budget)
             if profile:
                 account.record_profile(self.personal.encrypt(aid, profile))
-            self.save(account)
-            return AccountView.of(account, community.rules)
+            indexes = self._commit(account)
+            return AccountView.of(account, community.rules, log_indexes=indexes)
 
         return self._retrying(command)
 
@@ -200,17 +207,18 @@ class TimeBank(Application):
         def command() -> AccountView:
             account = self._get(account_id, Account, "account", "account")
             account.set_budget(budget)
-            self.save(account)
-            return self._account_view(account)
+            indexes = self._commit(account)
+            return self._account_view(account, indexes)
         return self._retrying(command)
 
     def account(self, account_id: UUID) -> AccountView:
         """Balances (posted, pending) and limits."""
         return self._account_view(self._get(account_id, Account, "account", "account"))
 
-    def _account_view(self, account: Account) -> AccountView:
+    def _account_view(self, account: Account, log_indexes: tuple[int, ...] = ()
+                      ) -> AccountView:
         community = self._get(account.community_id, Community, "community", "community")
-        return AccountView.of(account, community.rules)
+        return AccountView.of(account, community.rules, log_indexes=log_indexes)
 
     def member(self, account_id: UUID) -> MemberView:
         """A member with decrypted personal fields (None once erased)."""
@@ -232,8 +240,9 @@ class TimeBank(Application):
         def command() -> MemberView:
             member = self._get(account_id, Account, "account", "account")
             member.erase()
-            self.save(member)
-            return self.member(account_id)
+            indexes = self._commit(member)
+            view = self.member(account_id)
+            return replace(view, account=replace(view.account, log_indexes=indexes))
 
         return self._retrying(command)
 
@@ -252,8 +261,8 @@ class TimeBank(Application):
             community = self._get(debit.community_id, Community, "community", "community")
             transfer = record_transfer(request, debit=debit, credit=credit,
                                        rules=community.rules, now=self.clock())
-            self.save(transfer, debit, credit)
-            return TransferView.of(transfer)
+            indexes = self._commit(transfer, debit, credit)
+            return TransferView.of(transfer, log_indexes=indexes)
         return self._retrying(command)
 
     def _existing_transfer(self, request: TransferRequest) -> TransferView | None:
@@ -289,8 +298,8 @@ class TimeBank(Application):
                 on_behalf_of=on_behalf_of, channel=channel)
             reversal = reverse_transfer(request, original, debit=debit, credit=credit,
                                         rules=community.rules)
-            self.save(reversal, original, debit, credit)
-            return TransferView.of(reversal)
+            indexes = self._commit(reversal, original, debit, credit)
+            return TransferView.of(reversal, log_indexes=indexes)
 
         return self._retrying(command)
 
@@ -298,20 +307,22 @@ class TimeBank(Application):
         """Post a pending credit (a retry of a confirmed one returns it unchanged)."""
         def command() -> TransferView:
             transfer, debit, credit = self._transfer_and_sides(transfer_id)
+            indexes: tuple[int, ...] = ()
             if confirm_transfer(transfer, debit=debit, credit=credit, actor=actor,
                                 channel=channel, now=self.clock()):
-                self.save(transfer, debit, credit)
-            return TransferView.of(transfer)
+                indexes = self._commit(transfer, debit, credit)
+            return TransferView.of(transfer, log_indexes=indexes)
         return self._retrying(command)
 
     def void(self, transfer_id: UUID, *, actor: str, reason: str = "voided") -> TransferView:
         """Release a pending credit (a retry of a voided one returns it unchanged)."""
         def command() -> TransferView:
             transfer, debit, credit = self._transfer_and_sides(transfer_id)
+            indexes: tuple[int, ...] = ()
             if void_transfer(transfer, debit=debit, credit=credit, actor=actor,
                              reason=reason):
-                self.save(transfer, debit, credit)
-            return TransferView.of(transfer)
+                indexes = self._commit(transfer, debit, credit)
+            return TransferView.of(transfer, log_indexes=indexes)
         return self._retrying(command)
 
     def _transfer_and_sides(self, transfer_id: UUID) -> tuple[Transfer, Account, Account]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -30,6 +31,18 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from ledger.merkle import HASH_SIZE, TreeBuilder, leaf_hash
 
 LEAF_FORMAT_V1 = 1
+# The leaf indexes the current thread's last append assigned (read after a save).
+_appended: ContextVar[tuple[int, ...]] = ContextVar("appended_leaves", default=())
+
+
+def reset_appended() -> None:
+    """Forget the indexes of an earlier append (call before a save)."""
+    _appended.set(())
+
+
+def appended() -> tuple[int, ...]:
+    """Leaf indexes assigned by this thread's last successful append."""
+    return _appended.get()
 _HEADER = struct.Struct(">B16sQ")
 
 
@@ -89,7 +102,9 @@ def append_to_log(tables: LogTables, stored_events: Sequence[StoredEvent]) -> li
                        event.originator_version))
         nodes.extend(builder.append_with_nodes(leaf_hash(stored_event_leaf(event))))
     tables.write(leaves, nodes, builder.size, builder.subtree_roots)
-    return [index for index, _, _ in leaves]
+    indexes = [index for index, _, _ in leaves]
+    _appended.set(tuple(indexes))
+    return indexes
 
 
 def sql_create_statements(prefix: str, blob: str, id_type: str) -> list[str]:

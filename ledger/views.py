@@ -35,9 +35,11 @@ class TransferView:
     void_reason: str | None
     recorded_at: dt.datetime
     created: bool = True  # False when an idempotent retry returned the original
+    log_indexes: tuple[int, ...] = ()  # leaves this write appended (none on a retry)
 
     @classmethod
-    def of(cls, transfer: Transfer, *, created: bool = True) -> TransferView:
+    def of(cls, transfer: Transfer, *, created: bool = True,
+           log_indexes: tuple[int, ...] = ()) -> TransferView:
         """Build from the aggregate."""
         return cls(id=transfer.id, kind=transfer.kind.value, state=transfer.state.value,
                    community_id=transfer.community_id,
@@ -48,7 +50,8 @@ class TransferView:
                    on_behalf_of=transfer.on_behalf_of, channel=transfer.channel.value,
                    rules_version=transfer.rules_version, reverses=transfer.reverses,
                    reversed_by=transfer.reversed_by, void_reason=transfer.void_reason,
-                   recorded_at=transfer.created_on, created=created)
+                   recorded_at=transfer.created_on, created=created,
+                   log_indexes=tuple(log_indexes))
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,11 @@ class AccountView:
     limits: dict[str, Any]
     erased: bool
     version: int
+    log_indexes: tuple[int, ...] = ()
 
     @classmethod
-    def of(cls, account: Account, rules: CommunityRules) -> AccountView:
+    def of(cls, account: Account, rules: CommunityRules,
+           log_indexes: tuple[int, ...] = ()) -> AccountView:
         """Build from the aggregate and the rules now in force."""
         floor = account.min_balance(rules)
         available = None if floor is None else account.balance - account.pending_out - floor
@@ -77,7 +82,7 @@ class AccountView:
                    balance=account.balance, pending_in=account.pending_in,
                    pending_out=account.pending_out, available=available,
                    limits=account.limits(rules), erased=account.erased,
-                   version=account.version)
+                   version=account.version, log_indexes=tuple(log_indexes))
 
 
 @dataclass(frozen=True)

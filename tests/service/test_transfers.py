@@ -186,3 +186,14 @@ def test_history_pages_newest_first_by_version_cursor(bank, town):
     rest = bank.history(town["ada"], before=first[-1].version, limit=10)
     assert [e.minutes for e in first] == [30, 20]
     assert [e.minutes for e in rest][0] == 10
+
+
+def test_every_write_reports_the_log_leaves_it_appended(bank, town):
+    size = bank.audit_log.size()
+    credit = bank.record(request("service_credit", town["org"], town["ada"], 15))
+    assert credit.log_indexes == (size, size + 1, size + 2)
+    assert bank.record(request("service_credit", town["org"], town["ada"], 15,
+                               transfer_id=credit.id)).log_indexes == ()
+    member = bank.open_member(town["community"])
+    assert member.log_indexes == (size + 3,)
+    assert bank.audit_log.size() == size + 4
