@@ -1,0 +1,40 @@
+"""Transfers of every kind: reading one, and reversing a posted one.
+
+A reversal is a new transfer in the other direction, linked to the original;
+its id is derived from the original's, so asking twice reverses once (the
+second answer carries ``"created": false``).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from flask import Blueprint, current_app
+from flask.typing import ResponseReturnValue
+
+from ledger.access import Action
+from web.auth import act, ledger, permit
+from web.schemas import ReversalIn, TransferOut, body
+
+bp = Blueprint("transfers", __name__, url_prefix="/v1/transfers")
+
+
+@bp.get("/<uuid:transfer_id>")
+def read_transfer(transfer_id: UUID) -> ResponseReturnValue:
+    """One transfer, for staff, auditors and the accounts on either side."""
+    view = ledger().transfer(transfer_id)
+    permit(Action.READ_TRANSFER, [view.debit_account, view.credit_account])
+    return TransferOut().dump(view)
+
+
+@bp.post("/<uuid:transfer_id>/reversal")
+def reverse_transfer(transfer_id: UUID) -> ResponseReturnValue:
+    """Undo a posted transfer (staff and administrators)."""
+    data = body(ReversalIn())
+    reason = data.pop("reason", None)
+    acting = act(Action.REVERSE, data)
+    view = ledger().reverse(transfer_id, **acting)
+    if reason:  # the ledger does not record a reversal's reason yet; keep it in the log
+        current_app.logger.info("reversal %s of %s by %s: %s", view.id, transfer_id,
+                                acting["actor"], reason)
+    return TransferOut().dump(view), 201

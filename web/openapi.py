@@ -1,0 +1,230 @@
+"""The OpenAPI 3.1 document, written by hand from one table of operations.
+
+Request and response bodies are not restated: :func:`json_schema` converts the
+marshmallow schemas of ``web.schemas`` (the ones the views really use) into
+JSON Schema, so the document cannot drift from what the server checks. The
+table below is the only hand-kept part; a test walks ``app.url_map`` and fails
+when a route or a method is missing from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, fields, missing, validate
+
+from domain.transfers import TransferKind
+from web import schemas as s
+
+PROBLEM = "application/problem+json"
+STATUS_TEXT = {400: "Body is not valid JSON", 401: "No valid bearer token",
+               403: "The caller's role may not do this", 404: "No such resource",
+               405: "Method not allowed", 409: "The transfer is not in a state that allows "
+               "this", 415: "Body is not application/json",
+               422: "Schema failure, business rule refused or idempotency conflict",
+               500: "Internal error (logged; no details)",
+               503: "Storage busy; retry the same request"}
+REPLAY = ("The client chooses `id`. Sending the same body again answers **201** with the "
+          "original transfer and `\"created\": false`; a different body under the same id "
+          "is a 422 problem with rule `idempotency_conflict` naming the first differing field.")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One documented route and method."""
+
+    method: str
+    path: str
+    summary: str
+    status: int
+    response: type[Schema] | None
+    request: type[Schema] | None = None
+    query: type[Schema] | None = None
+    roles: str = ""
+    description: str = ""
+    errors: tuple[int, ...] = (401, 403, 404, 422, 503)
+
+
+_MOVE = (401, 403, 404, 409, 422, 503)
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", "/healthz", "Liveness", 200, s.HealthOut, roles="anyone", errors=()),
+    Operation("get", "/openapi.json", "This document", 200, None, roles="anyone",
+              errors=()),
+    Operation("post", "/v1/communities", "Register a community", 201, s.CommunityOut,
+              s.CommunityIn, roles="admin", description="Idempotent by `id`."),
+    Operation("get", "/v1/communities/{community_id}", "Read a community", 200,
+              s.CommunityOut, roles="every role"),
+    Operation("patch", "/v1/communities/{community_id}/rules", "Change a community's rules",
+              200, s.CommunityOut, s.RulesIn, roles="admin",
+              description="The body holds only the limits that change (whole minutes)."),
+    Operation("post", "/v1/members", "Open a member account", 201, s.MemberOut, s.MemberIn,
+              roles="admin, staff", description="Idempotent by `id`."),
+    Operation("get", "/v1/members/{member_id}", "Read a member", 200, s.MemberOut,
+              roles="admin, staff, auditor, mediator; member (own)",
+              description="`profile` is present only for admin, staff and the member; "
+                          "null once erased."),
+    Operation("post", "/v1/members/{member_id}/erasure", "Erase a member's personal data",
+              200, s.MemberOut, roles="admin, staff"),
+    Operation("post", "/v1/organisations", "Open an organisation account", 201,
+              s.AccountOut, s.OrganisationIn, roles="admin", description="Idempotent by `id`."),
+    Operation("post", "/v1/organisations/{organisation_id}/budget", "Set a budget", 200,
+              s.AccountOut, s.BudgetIn, roles="admin"),
+    Operation("post", "/v1/credits", "Record a service credit", 201, s.TransferOut,
+              s.CreditIn, roles="admin, staff; partner (payer = own organisation)",
+              description=REPLAY, errors=_MOVE),
+    Operation("post", "/v1/credits/{credit_id}/confirm", "Post a pending credit", 200,
+              s.TransferOut, s.ConfirmIn, roles="admin, staff; partner (own credits)",
+              description="Optional body. Confirming a posted credit again changes nothing.",
+              errors=_MOVE),
+    Operation("post", "/v1/credits/{credit_id}/void", "Void a pending credit", 200,
+              s.TransferOut, s.VoidIn, roles="admin, staff; partner (own credits)",
+              description="Optional body. Voiding a voided credit again changes nothing.",
+              errors=_MOVE),
+    Operation("post", "/v1/redemptions", "Record a redemption", 201, s.TransferOut,
+              s.RedemptionIn, roles="admin, staff (on behalf); member (own account)",
+              description=REPLAY, errors=_MOVE),
+    Operation("post", "/v1/gifts", "Record a gift", 201, s.TransferOut, s.GiftIn,
+              roles="admin, staff (on behalf); member (own account)",
+              description=REPLAY + " `service_date` defaults to today (UTC).", errors=_MOVE),
+    Operation("post", "/v1/donations", "Record a donation", 201, s.TransferOut, s.DonationIn,
+              roles="admin, staff (on behalf); member (own account)",
+              description=REPLAY + " `to` defaults to the giver's community pool; "
+                                   "`service_date` to today (UTC).", errors=_MOVE),
+    Operation("get", "/v1/transfers/{transfer_id}", "Read a transfer", 200, s.TransferOut,
+              roles="admin, staff, auditor, mediator; partner and member (either side)"),
+    Operation("post", "/v1/transfers/{transfer_id}/reversal", "Reverse a posted transfer",
+              201, s.TransferOut, s.ReversalIn, roles="admin, staff", errors=_MOVE,
+              description="Optional body. Asking again answers 201 with the same reversal "
+                          "and `\"created\": false`. `reason` is written to the server log "
+                          "only: the ledger does not record a reversal's reason yet."),
+    Operation("get", "/v1/accounts/{account_id}", "Read an account", 200, s.AccountOut,
+              roles="admin, staff, auditor, mediator; partner and member (own)"),
+    Operation("get", "/v1/accounts/{account_id}/history", "Read an account's history", 200,
+              s.HistoryOut, query=s.HistoryQuery,
+              roles="admin, staff, auditor, mediator; partner and member (own)",
+              description="Newest first; pass `next` as `before` for the following page."),
+)
+
+
+def document() -> dict[str, Any]:
+    """The whole OpenAPI document."""
+    components: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, components)
+    json_schema(s.ProblemOut, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Civic Ledger API", "version": "1",
+                 "description": "A time bank: whole minutes, double-entry transfers. "
+                                "Transfer kinds: " + ", ".join(k.value for k in TransferKind)
+                                + ". Every error is application/problem+json (RFC 9457)."},
+        "paths": paths,
+        "components": {"schemas": components, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+def _operation(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
+    roles = f"Roles: {op.roles}."
+    doc: dict[str, Any] = {
+        "summary": op.summary, "description": f"{op.description}\n\n{roles}".strip(),
+        "operationId": f"{op.method}_{op.path}".replace("/", "_").replace("{", "")
+                       .replace("}", "").replace(".", "_"),
+        "parameters": _parameters(op, components),
+        "responses": {str(op.status): _content("application/json", op.response, components,
+                                               "Success")},
+    }
+    for status in op.errors:
+        doc["responses"][str(status)] = _content(PROBLEM, s.ProblemOut, components,
+                                                 STATUS_TEXT[status])
+    if op.request is not None:
+        optional = op.path.endswith(("/confirm", "/void", "/reversal"))
+        doc["requestBody"] = {"required": not optional, "content": {
+            "application/json": {"schema": json_schema(op.request, components)}}}
+    doc["security"] = [] if op.roles == "anyone" else [{"bearer": []}]
+    return doc
+
+
+def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any]]:
+    params = [{"name": part[1:-1], "in": "path", "required": True,
+               "schema": {"type": "string", "format": "uuid"}}
+              for part in op.path.split("/") if part.startswith("{")]
+    if op.query is not None:
+        for name, field in op.query().fields.items():
+            params.append({"name": field.data_key or name, "in": "query",
+                           "required": field.required, "schema": field_schema(field,
+                                                                              components)})
+    return params
+
+
+def _content(media: str, schema: type[Schema] | None, components: dict[str, Any],
+             description: str) -> dict[str, Any]:
+    body = {"type": "object"} if schema is None else json_schema(schema, components)
+    return {"description": description, "content": {media: {"schema": body}}}
+
+
+def json_schema(schema: type[Schema] | Schema, components: dict[str, Any]) -> dict[str, Any]:
+    """Register ``schema`` in ``components`` (once) and return a ``$ref`` to it."""
+    instance = schema() if isinstance(schema, type) else schema
+    name = type(instance).__name__
+    if name not in components:
+        components[name] = {}  # placeholder first: a schema may nest itself
+        properties = {field.data_key or key: field_schema(field, components)
+                      for key, field in instance.fields.items()}
+        required = [field.data_key or key for key, field in instance.fields.items()
+                    if field.required]
+        body: dict[str, Any] = {"type": "object", "properties": properties}
+        if required:
+            body["required"] = required
+        if isinstance(instance, s.Input):
+            body["additionalProperties"] = False
+        if type(instance).__doc__:
+            body["description"] = type(instance).__doc__.strip()
+        components[name] = body
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_TYPES: tuple[tuple[type[fields.Field], dict[str, Any]], ...] = (
+    (fields.UUID, {"type": "string", "format": "uuid"}),
+    (fields.Date, {"type": "string", "format": "date"}),
+    (fields.DateTime, {"type": "string", "format": "date-time"}),
+    (fields.Boolean, {"type": "boolean"}),
+    (fields.Integer, {"type": "integer"}),
+    (fields.String, {"type": "string"}),
+)
+
+
+def field_schema(field: fields.Field, components: dict[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of one marshmallow field (types, ranges, formats, null)."""
+    if isinstance(field, fields.Nested):
+        result = json_schema(field.nested, components)  # type: ignore[arg-type]
+        return {"anyOf": [result, {"type": "null"}]} if field.allow_none else result
+    if isinstance(field, fields.List):
+        result = {"type": "array", "items": field_schema(field.inner, components)}
+    elif isinstance(field, fields.Dict):
+        values = field.value_field
+        result = {"type": "object", "additionalProperties":
+                  field_schema(values, components) if values is not None else {}}
+    else:
+        result = next((dict(t) for cls, t in _TYPES if isinstance(field, cls)), {})
+    for validator in field.validators:
+        result.update(_validator_schema(validator))
+    if field.load_default not in (None, missing) and not callable(field.load_default):
+        result["default"] = field.load_default
+    if field.allow_none and "type" in result:
+        result["type"] = [result["type"], "null"]
+    return result
+
+
+def _validator_schema(validator: Any) -> dict[str, Any]:
+    if isinstance(validator, validate.Range):
+        return {k: v for k, v in (("minimum", validator.min), ("maximum", validator.max))
+                if v is not None}
+    if isinstance(validator, validate.Length):
+        return {k: v for k, v in (("minLength", validator.min), ("maxLength", validator.max))
+                if v is not None}
+    if isinstance(validator, validate.OneOf):
+        return {"enum": list(validator.choices)}
+    return {}
