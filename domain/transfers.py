@@ -79,8 +79,8 @@ ALLOWED_SIDES: dict[TransferKind, tuple[frozenset[AccountKind], frozenset[Accoun
 SIDE_FIELDS: dict[TransferKind, tuple[str, str]] = {
     TransferKind.SERVICE_CREDIT: ("payer", "volunteer"),
     TransferKind.REDEMPTION: ("member", "provider"),
-    TransferKind.GIFT: ("from_account", "to_account"),
-    TransferKind.DONATION: ("from_account", "to_account"),
+    TransferKind.GIFT: ("from", "to"),
+    TransferKind.DONATION: ("from", "to"),
 }
 
 
@@ -101,9 +101,14 @@ class TransferRequest:
     channel: str
 
     def payload(self) -> dict[str, Any]:
-        """The fields that must match for a retry to be the same command."""
+        """The fields that must match for a retry to be the same command.
+
+        Not the actor: a partner's system may retry with a rotated token; who
+        may retry is the access policy's business, and the first actor stays
+        on record."""
         values = asdict(self)
         values.pop("transfer_id")
+        values.pop("actor")
         return values
 
 
@@ -134,6 +139,7 @@ class Transfer(Aggregate):
         self.earning = earning
         self.state = TransferState.PENDING if pending else TransferState.POSTED
         self.reversed_by: UUID | None = None
+        self.reversal_reason: str | None = None
         self.void_reason: str | None = None
 
     def request(self) -> TransferRequest:
@@ -159,8 +165,9 @@ class Transfer(Aggregate):
         self.void_reason = reason
 
     @event("Reversed")
-    def _reversed(self, reversal_id: UUID) -> None:
+    def _reversed(self, reversal_id: UUID, reason: str) -> None:
         self.reversed_by = reversal_id
+        self.reversal_reason = reason
 
 
 def _check_request_shape(request: TransferRequest, rules: CommunityRules) -> TransferKind:
@@ -191,11 +198,15 @@ def _check_sides(kind: TransferKind, debit: Account, credit: Account) -> None:
                              field=credit_field)
     debit_kinds, credit_kinds = ALLOWED_SIDES[kind]
     if debit.kind not in debit_kinds:
-        raise WrongAccountKind(f"a {debit.kind} account cannot pay a {kind}",
+        raise WrongAccountKind(f"{_a(debit.kind)} account cannot pay a {kind}",
                                field=debit_field)
     if credit.kind not in credit_kinds:
-        raise WrongAccountKind(f"a {credit.kind} account cannot receive a {kind}",
+        raise WrongAccountKind(f"{_a(credit.kind)} account cannot receive a {kind}",
                                field=credit_field)
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
 def record_transfer(request: TransferRequest, *, debit: Account, credit: Account,
@@ -221,7 +232,7 @@ def record_transfer(request: TransferRequest, *, debit: Account, credit: Account
 
 
 def reverse_transfer(request: TransferRequest, original: Transfer, *, debit: Account,
-                     credit: Account, rules: CommunityRules) -> Transfer:
+                     credit: Account, rules: CommunityRules, reason: str = "") -> Transfer:
     """Undo a posted transfer with a new one in the other direction, linked to it."""
     if original.kind is TransferKind.REVERSAL:
         raise InvalidTransition("a reversal cannot itself be reversed; record a new "
@@ -236,7 +247,7 @@ def reverse_transfer(request: TransferRequest, original: Transfer, *, debit: Acc
     credit.check_credit(minutes=original.minutes, kind=TransferKind.REVERSAL, rules=rules)
     transfer = _move(request, debit, credit, rules, earning=-original.earning,
                      expires_at=None, reverses=original.id)
-    original._reversed(reversal_id=transfer.id)
+    original._reversed(reversal_id=transfer.id, reason=reason)
     return transfer
 
 

@@ -141,7 +141,9 @@ class TimeBank(Application):
         def command() -> dict[str, Any]:
             if self._exists(cid):
                 existing = self._get(cid, Community, "community", "id")
-                if existing.name != name:
+                wanted = Community.register(community_id=cid, name=name, rules=rules)
+                if (existing.name, existing.rules) != (name, wanted.rules) \
+                        or existing.version != 1:
                     raise IdempotencyConflict("community id already used", field="id")
                 return {**existing.summary(), "log_indexes": []}
             community = Community.register(community_id=cid, name=name, rules=rules)
@@ -188,7 +190,8 @@ class TimeBank(Application):
             if self._exists(aid):
                 existing = self._get(aid, Account, "account", "id")
                 if (existing.community_id, existing.kind, existing.label) != (
-                        community_id, kind, label):
+                        community_id, kind, label) or self._profile_of(existing) != (
+                        profile or None):
                     raise IdempotencyConflict("account id already used", field="id")
                 return AccountView.of(existing, community.rules)
             account = Account.open(account_id=aid, community_id=community_id, kind=kind,
@@ -201,6 +204,11 @@ class TimeBank(Application):
             return AccountView.of(account, community.rules, log_indexes=indexes)
 
         return self._retrying(command)
+
+    def _profile_of(self, account: Account) -> dict[str, Any] | None:
+        if not account.profile or account.erased:
+            return None
+        return self.personal.decrypt(account.id, account.profile)
 
     def set_budget(self, account_id: UUID, budget: int) -> AccountView:
         """Change an organisation's budget."""
@@ -224,10 +232,8 @@ class TimeBank(Application):
         """A member with decrypted personal fields (None once erased)."""
         account = self._get(account_id, Account, "account", "account")
         if account.kind is not AccountKind.MEMBER:
-            raise WrongAccountKind(f"{account_id} is not a member", field="account")
-        profile = (self.personal.decrypt(account.id, account.profile)
-                   if account.profile and not account.erased else None)
-        return MemberView(account=self._account_view(account), profile=profile,
+            raise NotFound(f"no member {account_id}", field="account")
+        return MemberView(account=self._account_view(account), profile=self._profile_of(account),
                           erased=account.erased)
 
     def erase_member(self, account_id: UUID) -> MemberView:
@@ -269,16 +275,16 @@ class TimeBank(Application):
         if not self._exists(request.transfer_id):
             return None
         transfer = self._get(request.transfer_id, Transfer, "transfer", "id")
-        if transfer.request() != request:
-            differing = sorted(k for k, v in request.payload().items()
-                               if transfer.request().payload()[k] != v)
+        recorded = transfer.request().payload()
+        if recorded != request.payload():
+            differing = sorted(k for k, v in request.payload().items() if recorded[k] != v)
             raise IdempotencyConflict(
                 f"transfer {request.transfer_id} was recorded with a different payload "
                 f"({', '.join(differing)})", field=differing[0] if differing else "id")
         return TransferView.of(transfer, created=False)
 
     def reverse(self, original_id: UUID, *, actor: str, channel: str,
-                on_behalf_of: UUID | None = None) -> TransferView:
+                on_behalf_of: UUID | None = None, reason: str = "") -> TransferView:
         """Undo a posted transfer by a linked reversal (its id derives from the original's)."""
         reversal_id = derived_id("reversal", original_id)
 
@@ -297,7 +303,7 @@ class TimeBank(Application):
                 service_date=original.service_date, pending=False, actor=actor,
                 on_behalf_of=on_behalf_of, channel=channel)
             reversal = reverse_transfer(request, original, debit=debit, credit=credit,
-                                        rules=community.rules)
+                                        rules=community.rules, reason=reason)
             indexes = self._commit(reversal, original, debit, credit)
             return TransferView.of(reversal, log_indexes=indexes)
 

@@ -32,6 +32,7 @@ class TransferView:
     rules_version: int
     reverses: UUID | None
     reversed_by: UUID | None
+    reversal_reason: str | None
     void_reason: str | None
     recorded_at: dt.datetime
     created: bool = True  # False when an idempotent retry returned the original
@@ -49,7 +50,9 @@ class TransferView:
                    expires_at=transfer.expires_at, actor=transfer.actor,
                    on_behalf_of=transfer.on_behalf_of, channel=transfer.channel.value,
                    rules_version=transfer.rules_version, reverses=transfer.reverses,
-                   reversed_by=transfer.reversed_by, void_reason=transfer.void_reason,
+                   reversed_by=transfer.reversed_by,
+                   reversal_reason=transfer.reversal_reason,
+                   void_reason=transfer.void_reason,
                    recorded_at=transfer.created_on, created=created,
                    log_indexes=tuple(log_indexes))
 

@@ -216,6 +216,9 @@ class CommunityOut(Schema):
     rules = fields.Dict(keys=fields.String(), values=fields.Integer())
     issuance_account = fields.UUID()
     pool_account = fields.UUID()
+    log_indexes = fields.List(fields.Integer(), metadata={
+        "description": "leaf indexes in the verifiable log of the events this write "
+                       "appended (empty on a replay or a read)"})
 
 
 class AccountOut(Schema):
@@ -232,6 +235,9 @@ class AccountOut(Schema):
     limits = fields.Dict(keys=fields.String(), values=Primitive())
     erased = fields.Boolean()
     version = fields.Integer()
+    log_indexes = fields.List(fields.Integer(), metadata={
+        "description": "leaf indexes in the verifiable log of the events this write "
+                       "appended (empty on a replay or a read)"})
 
 
 class MemberOut(Schema):
@@ -241,6 +247,7 @@ class MemberOut(Schema):
     erased = fields.Boolean()
     profile = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
     account = fields.Nested(AccountOut)
+    log_indexes = fields.List(fields.Integer(), attribute="account.log_indexes")
 
 
 class TransferOut(Schema):
@@ -262,9 +269,13 @@ class TransferOut(Schema):
     rules_version = fields.Integer()
     reverses = fields.UUID(allow_none=True)
     reversed_by = fields.UUID(allow_none=True)
+    reversal_reason = fields.String(allow_none=True)
     void_reason = fields.String(allow_none=True)
     recorded_at = fields.DateTime()
     created = fields.Boolean()
+    log_indexes = fields.List(fields.Integer(), metadata={
+        "description": "leaf indexes in the verifiable log of the events this write "
+                       "appended (empty on a replay or a read)"})
 
 
 class HistoryEntryOut(Schema):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from ledger.access import Action
@@ -31,10 +31,7 @@ def read_transfer(transfer_id: UUID) -> ResponseReturnValue:
 def reverse_transfer(transfer_id: UUID) -> ResponseReturnValue:
     """Undo a posted transfer (staff and administrators)."""
     data = body(ReversalIn())
-    reason = data.pop("reason", None)
+    reason = data.pop("reason", None) or ""
     acting = act(Action.REVERSE, data)
-    view = ledger().reverse(transfer_id, **acting)
-    if reason:  # the ledger does not record a reversal's reason yet; keep it in the log
-        current_app.logger.info("reversal %s of %s by %s: %s", view.id, transfer_id,
-                                acting["actor"], reason)
+    view = ledger().reverse(transfer_id, reason=reason, **acting)
     return TransferOut().dump(view), 201
