@@ -24,7 +24,10 @@ exactly one table (``web/problems.py``); nothing else knows about HTTP.
     ├── IdempotencyConflict        same id, different payload
     ├── Unauthenticated            missing or unknown credentials
     ├── Forbidden                  the principal may not do this
-    └── Unavailable                storage busy beyond the retry budget
+    ├── Unavailable                storage busy beyond the retry budget
+    ├── LogRangeError              a log index or tree size outside the log
+    └── LogIntegrityError          the stored log no longer matches itself or a
+                                   signed checkpoint (run ``civic-ledger verify``)
 """
 
 from __future__ import annotations
@@ -149,3 +152,15 @@ class Unavailable(LedgerError):
     """Storage stayed contended beyond the retry budget; safe to retry."""
 
     rule = "unavailable"
+
+
+class LogRangeError(LedgerError):
+    """A log index or tree size outside the log."""
+
+    rule = "log_range"
+
+
+class LogIntegrityError(LedgerError):
+    """The stored log no longer matches its events or a signed checkpoint."""
+
+    rule = "log_integrity"

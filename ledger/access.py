@@ -47,6 +47,7 @@ class Action(StrEnum):
     REVERSE = "reverse"
     READ_ACCOUNT = "read_account"            # balances and history
     READ_TRANSFER = "read_transfer"          # accounts: both sides
+    READ_LOG = "read_log"                    # the verifiable log (unless public)
 
 
 class Scope(StrEnum):
@@ -77,6 +78,7 @@ POLICY: Mapping[Action, Mapping[Role, Scope]] = {
     Action.REVERSE: {Role.STAFF: _A},
     Action.READ_ACCOUNT: _READERS,
     Action.READ_TRANSFER: _READERS,
+    Action.READ_LOG: {Role.AUDITOR: _A, Role.STAFF: _A},
 }
 """Action -> role -> scope. Administrators are allowed everything and not listed."""
 

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from domain.errors import LedgerError
+from domain.errors import LogIntegrityError, LogRangeError
 from ledger.checkpoints import Signer, make_vkey, sign_checkpoint
 from ledger.log import MemoryLogTables, SqlLogTables, encode_leaf
 from ledger.merkle import (
@@ -30,16 +30,8 @@ from ledger.merkle import (
 )
 
 
-class LogIntegrityError(LedgerError):
-    """The stored log does not match itself or its events; run ``civic-ledger verify``."""
-
-    rule = "log_integrity"
-
-
-class BadLogRange(LedgerError):
-    """An index or size outside the log."""
-
-    rule = "log_range"
+BadLogRange = LogRangeError
+__all__ = ["LogIntegrityError", "LogRangeError", "TransparencyLog"]
 
 
 @dataclass(frozen=True)

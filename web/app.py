@@ -7,7 +7,8 @@ The time bank lives in ``app.extensions["civic_ledger"]``.
 Configuration keys: ``LEDGER`` (a prebuilt :class:`~ledger.application.TimeBank`,
 used as is), else ``DATABASE_URL`` and ``KEYS_DIR``; without ``DATABASE_URL``
 the settings come from the environment (``ledger.config.Settings.from_env``).
-``EXPIRY_SWEEP_SECONDS`` (optional; 0 or None disables it) runs a daemon thread
+``LOG_PUBLIC`` (default: env ``CIVIC_LEDGER_LOG_PUBLIC``) opens the read-only
+log endpoints to anyone. ``EXPIRY_SWEEP_SECONDS`` (optional; 0 or None disables it) runs a daemon thread
 that voids expired pending credits every so many seconds. The thread starts
 with the first request, not in the factory, so that a pre-forking server
 (gunicorn ``--preload``) starts one per worker instead of losing it at fork.
@@ -80,6 +81,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     config = dict(config or {})
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # a command is a few hundred bytes
+    app.config["LOG_PUBLIC"] = os.environ.get("CIVIC_LEDGER_LOG_PUBLIC", "") in ("1", "true")
     app.config.update({k: v for k, v in config.items() if k != "LEDGER"})
     app.json.sort_keys = False  # type: ignore[attr-defined]
     bank = config["LEDGER"] if config.get("LEDGER") is not None else _open_bank(config)

@@ -44,9 +44,11 @@ class Operation:
     roles: str = ""
     description: str = ""
     errors: tuple[int, ...] = (401, 403, 404, 422, 503)
+    media: str = "application/json"
 
 
 _MOVE = (401, 403, 404, 409, 422, 503)
+LOG_ROLES = "admin, staff, auditor; anyone when the log is published (LOG_PUBLIC)"
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/healthz", "Liveness", 200, s.HealthOut, roles="anyone", errors=()),
     Operation("get", "/openapi.json", "This document", 200, None, roles="anyone",
@@ -96,10 +98,25 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/v1/transfers/{transfer_id}/reversal", "Reverse a posted transfer",
               201, s.TransferOut, s.ReversalIn, roles="admin, staff", errors=_MOVE,
               description="Optional body. Asking again answers 201 with the same reversal "
-                          "and `\"created\": false`. `reason` is written to the server log "
-                          "only: the ledger does not record a reversal's reason yet."),
+                          "and `\"created\": false`. `reason` is recorded on the original "
+                          "as `reversal_reason`."),
     Operation("get", "/v1/accounts/{account_id}", "Read an account", 200, s.AccountOut,
               roles="admin, staff, auditor, mediator; partner and member (own)"),
+    Operation("get", "/v1/log/checkpoint", "The latest signed checkpoint", 200, None,
+              roles=LOG_ROLES, media="text/plain", errors=(401, 403, 503),
+              description="A C2SP tlog-checkpoint signed note (Ed25519)."),
+    Operation("get", "/v1/log/key", "The log's verifier key", 200, None, roles=LOG_ROLES,
+              media="text/plain", errors=(401, 403, 503),
+              description="C2SP vkey: `<name>+<hex key id>+<base64(0x01 || key)>`."),
+    Operation("get", "/v1/log/entries", "Log entries", 200, s.LogEntriesOut,
+              query=s.LogEntriesQuery, roles=LOG_ROLES, errors=(401, 403, 422, 503),
+              description="Leaf data in index order (docs/AUDIT.md)."),
+    Operation("get", "/v1/log/proofs/inclusion", "RFC 9162 inclusion proof", 200,
+              s.InclusionOut, query=s.InclusionQuery, roles=LOG_ROLES,
+              errors=(401, 403, 422, 503)),
+    Operation("get", "/v1/log/proofs/consistency", "RFC 9162 consistency proof", 200,
+              s.ConsistencyOut, query=s.ConsistencyQuery, roles=LOG_ROLES,
+              errors=(401, 403, 422, 503)),
     Operation("get", "/v1/accounts/{account_id}/history", "Read an account's history", 200,
               s.HistoryOut, query=s.HistoryQuery,
               roles="admin, staff, auditor, mediator; partner and member (own)",
@@ -133,7 +150,7 @@ def _operation(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
         "operationId": f"{op.method}_{op.path}".replace("/", "_").replace("{", "")
                        .replace("}", "").replace(".", "_"),
         "parameters": _parameters(op, components),
-        "responses": {str(op.status): _content("application/json", op.response, components,
+        "responses": {str(op.status): _content(op.media, op.response, components,
                                                "Success")},
     }
     for status in op.errors:
@@ -161,6 +178,8 @@ def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any
 
 def _content(media: str, schema: type[Schema] | None, components: dict[str, Any],
              description: str) -> dict[str, Any]:
+    if media == "text/plain":
+        return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
     body = {"type": "object"} if schema is None else json_schema(schema, components)
     return {"description": description, "content": {media: {"schema": body}}}
 

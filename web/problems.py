@@ -31,6 +31,8 @@ from domain.errors import (
     IdempotencyConflict,
     InvalidTransition,
     LedgerError,
+    LogIntegrityError,
+    LogRangeError,
     NotFound,
     PendingExpired,
     Unauthenticated,
@@ -49,6 +51,8 @@ STATUS_BY_ERROR: Mapping[type[LedgerError], int] = {
     PendingExpired: 409,
     DomainError: 422,
     Unavailable: 503,
+    LogRangeError: 422,
+    LogIntegrityError: 503,
 }
 """The one error -> status table; the most specific class in an error's MRO wins."""
 

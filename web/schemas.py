@@ -13,6 +13,8 @@ Amounts are whole minutes (JSON integers; ``90.0`` is refused).
 
 from __future__ import annotations
 
+import base64
+
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
@@ -205,6 +207,27 @@ class HistoryQuery(Input):
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
 
 
+class LogEntriesQuery(Input):
+    """A page of log entries."""
+
+    start = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class InclusionQuery(Input):
+    """Which leaf, in which tree size."""
+
+    index = fields.Integer(required=True, validate=validate.Range(min=0))
+    size = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class ConsistencyQuery(Input):
+    """Between which two tree sizes."""
+
+    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=1))
+    to = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
 # -- responses -----------------------------------------------------------------------
 
 
@@ -299,6 +322,43 @@ class HistoryOut(Schema):
 
     entries = fields.List(fields.Nested(HistoryEntryOut))
     next = fields.Integer(allow_none=True)
+
+
+class Base64(fields.Field):
+    """Bytes as standard base64 text."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+class LogEntryOut(Schema):
+    """One leaf: its index and the exact leaf input (RFC 9162), base64."""
+
+    index = fields.Integer()
+    data = Base64(metadata={"description": "leaf data, see docs/AUDIT.md"})
+
+
+class LogEntriesOut(Schema):
+    """Entries in index order."""
+
+    entries = fields.List(fields.Nested(LogEntryOut))
+
+
+class InclusionOut(Schema):
+    """An RFC 9162 inclusion proof."""
+
+    index = fields.Integer()
+    size = fields.Integer()
+    leaf_hash = Base64()
+    proof = fields.List(Base64())
+
+
+class ConsistencyOut(Schema):
+    """An RFC 9162 consistency proof."""
+
+    from_ = fields.Integer(data_key="from")
+    to = fields.Integer()
+    proof = fields.List(Base64())
 
 
 class HealthOut(Schema):

@@ -19,9 +19,18 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from ledger.application import TimeBank
+from ledger.checkpoints import generate_signer_key, parse_signer_key
 from ledger.storage import Database
 from ledger.tokens import Role
 from web import create_app
+
+
+SIGNER_KEY, LOG_VKEY = generate_signer_key("web.test/log")
+
+
+def make_bank(url: str, master_key: bytes) -> TimeBank:
+    """A time bank with a log signing key."""
+    return TimeBank(Database.parse(url), master_key, log_signer=parse_signer_key(SIGNER_KEY))
 
 
 @dataclass
@@ -121,7 +130,7 @@ def build_api(bank: TimeBank, **config: Any) -> Api:
 @pytest.fixture
 def api(master_key: bytes) -> Iterator[Api]:
     """The API over in-memory storage."""
-    bank = TimeBank(Database.parse("memory://"), master_key)
+    bank = make_bank("memory://", master_key)
     yield build_api(bank)
     bank.close()
 
@@ -135,7 +144,7 @@ def town(api: Api) -> Town:
 @pytest.fixture
 def backend_api(database_url: str, master_key: bytes) -> Iterator[Api]:
     """The API on each storage backend (memory, SQLite, PostgreSQL)."""
-    bank = TimeBank(Database.parse(database_url), master_key)
+    bank = make_bank(database_url, master_key)
     yield build_api(bank)
     bank.close()
 

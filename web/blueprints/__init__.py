@@ -16,6 +16,7 @@ from web.blueprints import (
     donations,
     gifts,
     health,
+    log,
     members,
     openapi,
     organisations,
@@ -23,7 +24,7 @@ from web.blueprints import (
     transfers,
 )
 
-PUBLIC: tuple[Blueprint, ...] = (health.bp, openapi.bp)
+PUBLIC: tuple[Blueprint, ...] = (health.bp, openapi.bp, log.bp)  # log guards itself
 GUARDED: tuple[Blueprint, ...] = (communities.bp, members.bp, organisations.bp, credits.bp,
                                   redemptions.bp, gifts.bp, donations.bp, transfers.bp,
                                   accounts.bp)
