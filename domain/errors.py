@@ -26,8 +26,9 @@ exactly one table (``web/problems.py``); nothing else knows about HTTP.
     ├── Forbidden                  the principal may not do this
     ├── Unavailable                storage busy beyond the retry budget
     ├── LogRangeError              a log index or tree size outside the log
-    └── LogIntegrityError          the stored log no longer matches itself or a
-                                   signed checkpoint (run ``civic-ledger verify``)
+    ├── LogIntegrityError          the stored log no longer matches itself or a
+    │                              signed checkpoint (run ``civic-ledger verify``)
+    └── ProjectionStopped          a read model stopped at a failing event
 """
 
 from __future__ import annotations
@@ -164,3 +165,9 @@ class LogIntegrityError(LedgerError):
     """The stored log no longer matches its events or a signed checkpoint."""
 
     rule = "log_integrity"
+
+
+class ProjectionStopped(LedgerError):
+    """A read model stopped at a failing event; it serves nothing rather than stale data."""
+
+    rule = "projection_stopped"

@@ -48,6 +48,8 @@ class Action(StrEnum):
     READ_ACCOUNT = "read_account"            # balances and history
     READ_TRANSFER = "read_transfer"          # accounts: both sides
     READ_LOG = "read_log"                    # the verifiable log (unless public)
+    READ_REPORT = "read_report"              # accounts: the organisation
+    READ_DASHBOARD = "read_dashboard"
 
 
 class Scope(StrEnum):
@@ -79,6 +81,8 @@ POLICY: Mapping[Action, Mapping[Role, Scope]] = {
     Action.READ_ACCOUNT: _READERS,
     Action.READ_TRANSFER: _READERS,
     Action.READ_LOG: {Role.AUDITOR: _A, Role.STAFF: _A},
+    Action.READ_REPORT: {Role.STAFF: _A, Role.AUDITOR: _A, Role.PARTNER: _O},
+    Action.READ_DASHBOARD: {Role.STAFF: _A, Role.AUDITOR: _A, Role.MEDIATOR: _A},
 }
 """Action -> role -> scope. Administrators are allowed everything and not listed."""
 

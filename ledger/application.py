@@ -18,7 +18,7 @@ import datetime as dt
 import random
 from dataclasses import replace
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -76,6 +76,7 @@ class TimeBank(Application):
         self.clock = clock
         datastore = (MemoryDatastore() if database.backend == "memory"
                      else self.recorder.datastore)  # type: ignore[attr-defined]
+        self.datastore = datastore  # side tables, the log and read models use it too
         side = SideStore(datastore, database.backend, database.pg_schema)
         self.personal = PersonalData(side, master_key)
         self.tokens = TokenStore(side)
@@ -341,15 +342,16 @@ class TimeBank(Application):
         """One transfer."""
         return TransferView.of(self._get(transfer_id, Transfer, "transfer", "id"))
 
-    def expire_pending(self) -> list[UUID]:
+    def expire_pending(self, candidates: Iterable[UUID] | None = None) -> list[UUID]:
         """Void every pending credit past its expiry; returns the ids voided.
 
-        Scans the log for pending credits. Fine for a community's volume; the
-        read-model work replaces the scan with an index of open reservations.
+        ``candidates`` (from the read models' index of open reservations) limits
+        the check; without it the log is scanned for pending credits.
         """
         now = self.clock()
         voided = []
-        for transfer_id in self._pending_transfer_ids():
+        ids = self._pending_transfer_ids() if candidates is None else candidates
+        for transfer_id in ids:
             transfer = self._get(transfer_id, Transfer, "transfer", "id")
             if transfer.is_expired(now):
                 self.void(transfer_id, actor="system:expiry", reason="expired")

@@ -27,7 +27,8 @@ from flask import Flask
 from ledger.application import TimeBank
 from ledger.config import Settings, open_bank
 from web import problems
-from web.auth import EXTENSION
+from projections.queries import ReadModels
+from web.auth import EXTENSION, READ_MODELS
 from web.blueprints import register as register_blueprints
 
 SWEEPER_EXTENSION = "civic_ledger.sweeper"
@@ -36,8 +37,10 @@ SWEEPER_EXTENSION = "civic_ledger.sweeper"
 class ExpirySweeper:
     """A daemon thread calling ``expire_pending()`` every ``interval`` seconds."""
 
-    def __init__(self, bank: TimeBank, interval: float, logger: logging.Logger) -> None:
+    def __init__(self, bank: TimeBank, models: ReadModels, interval: float,
+                 logger: logging.Logger) -> None:
         self.bank = bank
+        self.models = models
         self.interval = interval
         self.logger = logger
         self._stop = threading.Event()
@@ -68,7 +71,8 @@ class ExpirySweeper:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                voided = self.bank.expire_pending()
+                voided = self.bank.expire_pending(
+                    self.models.expired_pending(self.bank.clock()))
             except Exception:  # keep sweeping; a failed sweep is retried next round
                 self.logger.exception("expiry sweep failed")
                 continue
@@ -86,11 +90,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     bank = config["LEDGER"] if config.get("LEDGER") is not None else _open_bank(config)
     app.extensions[EXTENSION] = bank
+    app.extensions[READ_MODELS] = ReadModels(bank)
     problems.register(app)
     register_blueprints(app)
     interval = config.get("EXPIRY_SWEEP_SECONDS")
     if interval:
-        sweeper = ExpirySweeper(bank, float(interval), app.logger)
+        sweeper = ExpirySweeper(bank, app.extensions[READ_MODELS], float(interval),
+                                app.logger)
         app.extensions[SWEEPER_EXTENSION] = sweeper
         app.before_request(sweeper.start)
     return app

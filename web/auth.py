@@ -19,14 +19,22 @@ from domain.errors import Unauthenticated
 from ledger.access import Action, acting_as, allowed, authorise
 from ledger.application import TimeBank
 from ledger.tokens import Principal
+from projections.queries import ReadModels
 
 EXTENSION = "civic_ledger"
+READ_MODELS = "civic_ledger.read_models"
 
 
 def ledger() -> TimeBank:
     """The application's time bank (``app.extensions["civic_ledger"]``)."""
     bank: TimeBank = current_app.extensions[EXTENSION]
     return bank
+
+
+def read_models() -> ReadModels:
+    """The application's read models (``app.extensions["civic_ledger.read_models"]``)."""
+    models: ReadModels = current_app.extensions[READ_MODELS]
+    return models
 
 
 def principal() -> Principal:

@@ -117,10 +117,22 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/v1/log/proofs/consistency", "RFC 9162 consistency proof", 200,
               s.ConsistencyOut, query=s.ConsistencyQuery, roles=LOG_ROLES,
               errors=(401, 403, 422, 503)),
-    Operation("get", "/v1/accounts/{account_id}/history", "Read an account's history", 200,
-              s.HistoryOut, query=s.HistoryQuery,
+    Operation("get", "/v1/accounts/{account_id}/history", "Read an account's statement", 200,
+              s.StatementOut, query=s.StatementQuery,
               roles="admin, staff, auditor, mediator; partner and member (own)",
-              description="Newest first; pass `next` as `before` for the following page."),
+              description="Newest first with running balances; pass `next` as `before` for "
+                          "the following page. `format=csv` answers text/csv."),
+    Operation("get", "/v1/accounts/{account_id}/balance", "Balance as of a past moment", 200,
+              s.AsOfOut, query=s.AsOfQuery,
+              roles="admin, staff, auditor, mediator; partner and member (own)",
+              description="`at` (ISO 8601 with offset) or `log_index`; the balances after "
+                          "the last entry at or before it."),
+    Operation("get", "/v1/organisations/{organisation_id}/report", "An organisation's report",
+              200, s.OrganisationReportOut, query=s.ReportQuery,
+              roles="admin, staff, auditor; partner (own)",
+              description="`format=csv` answers text/csv."),
+    Operation("get", "/v1/communities/{community_id}/dashboard", "A community's dashboard",
+              200, s.DashboardOut, roles="admin, staff, auditor, mediator"),
 )
 
 

@@ -35,6 +35,7 @@ from domain.errors import (
     LogRangeError,
     NotFound,
     PendingExpired,
+    ProjectionStopped,
     Unauthenticated,
     Unavailable,
 )
@@ -53,6 +54,7 @@ STATUS_BY_ERROR: Mapping[type[LedgerError], int] = {
     Unavailable: 503,
     LogRangeError: 422,
     LogIntegrityError: 503,
+    ProjectionStopped: 503,
 }
 """The one error -> status table; the most specific class in an error's MRO wins."""
 

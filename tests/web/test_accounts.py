@@ -56,12 +56,13 @@ def test_history_pages_newest_first_until_next_is_null(api, town):
         api.post("/v1/credits", town.credit(minutes=minutes), as_="staff")
     first = api.get(f"/v1/accounts/{town.ada}/history?limit=2", as_="member").get_json()
     assert [e["minutes"] for e in first["entries"]] == [30, 20]
-    assert first["next"] == first["entries"][-1]["version"]
+    assert first["next"] == first["entries"][-1]["entry_no"]
+    assert [e["balance_after"] for e in first["entries"]] == [60, 30]
     rest = api.get(f"/v1/accounts/{town.ada}/history?before={first['next']}&limit=50",
                    as_="member").get_json()
     assert [e["event"] for e in rest["entries"]] == ["Credited", "ProfileRecorded", "Opened"]
     assert rest["next"] is None
-    assert "ciphertext" not in rest["entries"][1]["details"]
+    assert "ciphertext" not in rest["entries"][1]
 
 
 def test_unknown_or_missing_tokens_are_unauthenticated(api, town, problem):

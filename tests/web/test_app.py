@@ -22,7 +22,14 @@ from web.app import SWEEPER_EXTENSION
 def test_health_answers_without_a_token(api):
     response = api.get("/healthz", as_=None)
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "storage": "memory"}
+    health = response.get_json()
+    assert (health["status"], health["storage"]) == ("ok", "memory")
+    assert set(health["projections"]) == {"accounts", "reports"}
+    behind = health["projections"]["accounts"]["lag"]
+    assert behind == api.town.bank.recorder.max_notification_id() > 0
+    api.get(f"/v1/accounts/{api.town.ada}")  # a read catches the read models up
+    health = api.get("/healthz", as_=None).get_json()
+    assert health["projections"]["accounts"]["lag"] == 0
 
 
 def test_openapi_documents_every_route_with_its_methods(api):

@@ -107,7 +107,7 @@ def test_voided_credit_releases_its_reservation_and_cannot_be_confirmed(api, tow
     problem(response, 409, "invalid_transition", "id")
     history = api.get(f"/v1/accounts/{town.ada}/history", as_="member").get_json()
     assert history["entries"][0]["event"] == "PendingReleased"
-    assert history["entries"][0]["details"]["reason"] == "no-show"
+    assert history["entries"][0]["reason"] == "no-show"
 
 
 def test_partner_may_not_confirm_or_void_another_organisations_credit(api, town, problem):

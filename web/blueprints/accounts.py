@@ -1,21 +1,23 @@
-"""Accounts of every kind: balances, limits and history, in whole minutes.
+"""Accounts of every kind: balances, statements and as-of balances, from the read models.
 
-History is newest first and paged by version: ``next`` is the ``before``
-value for the following page, or null on the last one (versions of an account
-run 1, 2, 3 ... without gaps, so the page ending at version 1 is the last).
+Reads are read-your-writes: the read models are caught up to the log position
+seen when the request began before answering. Statements are newest first and
+paged by entry number: ``next`` is the ``before`` value for the following page,
+or null on the last one; entry numbers only grow, so pages are stable while
+new entries arrive.
 """
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 
 from ledger.access import Action
-from ledger.views import HistoryEntry
-from web.auth import ledger, permit
-from web.schemas import AccountOut, HistoryOut, HistoryQuery, query
+from projections.queries import STATEMENT_COLUMNS, to_csv
+from web.auth import permit, read_models
+from web.schemas import AccountOut, AsOfOut, AsOfQuery, StatementOut, StatementQuery, query
 
 bp = Blueprint("accounts", __name__, url_prefix="/v1/accounts")
 
@@ -24,17 +26,26 @@ bp = Blueprint("accounts", __name__, url_prefix="/v1/accounts")
 def read_account(account_id: UUID) -> ResponseReturnValue:
     """Balance, pending amounts, available minutes and the limits in force."""
     permit(Action.READ_ACCOUNT, [account_id])
-    return AccountOut().dump(ledger().account(account_id))
+    return AccountOut().dump(read_models().account(account_id))
 
 
 @bp.get("/<uuid:account_id>/history")
 def account_history(account_id: UUID) -> ResponseReturnValue:
-    """One page of the account's entries, newest first."""
+    """One page of the statement, newest first, with running balances (CSV with
+    ``format=csv``)."""
     permit(Action.READ_ACCOUNT, [account_id])
-    page = query(HistoryQuery())
-    entries = ledger().history(account_id, before=page.get("before"), limit=page["limit"])
-    return HistoryOut().dump({"entries": entries, "next": _next_cursor(entries)})
+    page = query(StatementQuery())
+    statement = read_models().statement(account_id, before=page["before"],
+                                        limit=page["limit"])
+    if page["format"] == "csv":
+        return Response(to_csv(statement["entries"], STATEMENT_COLUMNS), mimetype="text/csv")
+    return StatementOut().dump(statement)
 
 
-def _next_cursor(entries: list[HistoryEntry]) -> int | None:
-    return entries[-1].version if entries and entries[-1].version > 1 else None
+@bp.get("/<uuid:account_id>/balance")
+def balance_as_of(account_id: UUID) -> ResponseReturnValue:
+    """The balance as of a past time (``at``) or log index (``log_index``)."""
+    permit(Action.READ_ACCOUNT, [account_id])
+    asked = query(AsOfQuery())
+    return AsOfOut().dump(read_models().balance_as_of(account_id, at=asked["at"],
+                                                      log_index=asked["log_index"]))

@@ -1,4 +1,4 @@
-"""Communities: registering a time bank and changing its rules (administrators)."""
+"""Communities: registering a time bank, changing its rules, its dashboard."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from ledger.access import Action
-from web.auth import ledger, permit
-from web.schemas import CommunityIn, CommunityOut, RulesIn, body
+from web.auth import ledger, permit, read_models
+from web.schemas import CommunityIn, CommunityOut, DashboardOut, RulesIn, body
 
 bp = Blueprint("communities", __name__, url_prefix="/v1/communities")
 
@@ -37,3 +37,11 @@ def change_rules(community_id: UUID) -> ResponseReturnValue:
     permit(Action.CHANGE_RULES)
     changes = body(RulesIn())
     return CommunityOut().dump(ledger().change_rules(community_id, changes))
+
+
+@bp.get("/<uuid:community_id>/dashboard")
+def dashboard(community_id: UUID) -> ResponseReturnValue:
+    """Members active in the last 90 days, minutes earned and redeemed per month,
+    outstanding credits against recent redemptions, the pool, top categories."""
+    permit(Action.READ_DASHBOARD)
+    return DashboardOut().dump(read_models().dashboard(community_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
-from web.auth import ledger
+from web.auth import ledger, read_models
 from web.schemas import HealthOut
 
 bp = Blueprint("health", __name__)
@@ -13,5 +13,9 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    """The process is up and holds a ledger on the named storage backend."""
-    return HealthOut().dump({"status": "ok", "storage": ledger().database.backend})
+    """The process is up, on which storage, and how far behind each read model is
+    (a stopped one reports ``failed_at`` and ``error``; status is then "degraded")."""
+    lag = read_models().lag()
+    status = "degraded" if any("failed_at" in p for p in lag.values()) else "ok"
+    return HealthOut().dump({"status": status, "storage": ledger().database.backend,
+                             "projections": lag})

@@ -1,15 +1,26 @@
-"""Partner organisations: opening their account and setting their budget."""
+"""Partner organisations: opening their account, setting their budget, their report."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from flask.typing import ResponseReturnValue
 
 from ledger.access import Action
-from web.auth import ledger, permit
-from web.schemas import AccountOut, BudgetIn, OrganisationIn, body
+from projections.queries import to_csv
+from web.auth import ledger, permit, read_models
+from web.schemas import (
+    AccountOut,
+    BudgetIn,
+    OrganisationIn,
+    OrganisationReportOut,
+    ReportQuery,
+    body,
+    query,
+)
+
+REPORT_COLUMNS = ("month", "category", "volunteer", "minutes", "transfers")
 
 bp = Blueprint("organisations", __name__, url_prefix="/v1/organisations")
 
@@ -31,3 +42,15 @@ def set_budget(organisation_id: UUID) -> ResponseReturnValue:
     permit(Action.SET_BUDGET, [organisation_id])
     data = body(BudgetIn())
     return AccountOut().dump(ledger().set_budget(organisation_id, data["budget"]))
+
+
+@bp.get("/<uuid:organisation_id>/report")
+def report(organisation_id: UUID) -> ResponseReturnValue:
+    """Minutes credited by month, category and volunteer; budget used (CSV with
+    ``format=csv``)."""
+    permit(Action.READ_REPORT, [organisation_id])
+    fmt = query(ReportQuery())["format"]
+    found = read_models().organisation_report(organisation_id)
+    if fmt == "csv":
+        return Response(to_csv(found["rows"], REPORT_COLUMNS), mimetype="text/csv")
+    return OrganisationReportOut().dump(found)

@@ -1,0 +1,206 @@
+"""Running the folds over the log: catch up, follow, rebuild, report lag.
+
+One batch is read from the event store, folded into a unit of work and
+written with every projection's new position in one transaction. The
+positions row is locked first (an UPDATE), so concurrent catch-ups — API
+processes reading their own writes, a worker following the log — take turns
+and a batch is never applied twice. A projection whose fold raises is marked
+failed at that event and stops (its rows stay as of its last good position);
+the others go on. A stale view beats a wrong one.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Notification
+
+from ledger.application import TimeBank
+from projections.folds import PROJECTIONS, Projection, Seen
+from projections.store import SqlViews, UnitOfWork
+
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Position:
+    """How far one projection has folded the log."""
+
+    name: str
+    position: int  # last notification id folded
+    count: int  # events folded (= log index of the next one)
+    failed_at: int | None
+    error: str | None
+
+
+class Projector:
+    """Folds the application's events into the read-model tables."""
+
+    def __init__(self, bank: TimeBank, views: SqlViews,
+                 projections: tuple[Projection, ...] = PROJECTIONS) -> None:
+        self.bank = bank
+        self.views = views
+        self.projections = {p.name: p for p in projections}
+        self.tables = {t.name: t for p in projections for t in p.tables}
+
+    def create_tables(self) -> None:
+        """Create the read-model tables and position rows if missing."""
+        self.views.create(list(self.tables.values()))
+        with self.views.transaction(commit=True) as cur:
+            for name in self.projections:
+                cur.execute(self.views.sql(
+                    "INSERT INTO {p}projection_positions (name, position, failed_at, error) "
+                    "VALUES (?, 0, NULL, NULL) ON CONFLICT (name) DO NOTHING"), (name,))
+            cur.execute(self.views.sql(
+                "CREATE TABLE IF NOT EXISTS {p}projection_counts (name TEXT PRIMARY KEY, "
+                "events BIGINT NOT NULL)"))
+
+    def positions(self) -> dict[str, Position]:
+        """Every projection's position."""
+        rows = self.views.query(
+            "SELECT p.name, p.position, p.failed_at, p.error, c.events "
+            "FROM {p}projection_positions p LEFT JOIN {p}projection_counts c "
+            "ON c.name = p.name")
+        return {r["name"]: Position(r["name"], int(r["position"]), int(r["events"] or 0),
+                                    r["failed_at"], r["error"])
+                for r in rows if r["name"] in self.projections}
+
+    def log_position(self) -> int:
+        """The notification id of the newest stored event (0 when empty)."""
+        return self.bank.recorder.max_notification_id() or 0
+
+    def caught_up(self, target: int) -> bool:
+        """True when every working projection has folded up to ``target``."""
+        return all(p.position >= target for p in self.positions().values()
+                   if p.failed_at is None)
+
+    def catch_up(self, target: int | None = None, batch: int = BATCH) -> int:
+        """Fold new events (up to ``target``); returns how many were folded.
+
+        A failing projection is marked failed and left behind; the others go on."""
+        folded = 0
+        while True:
+            try:
+                done = self._one_batch(target, batch)
+            except FoldFailed as failure:
+                self.mark_failed(failure.projection, failure.position, failure.error)
+                continue
+            folded += done
+            if done == 0:
+                return folded
+
+    def rebuild(self, batch: int = BATCH) -> int:
+        """Empty every read model and fold the whole log again; returns events folded."""
+        with self.views.transaction(commit=True) as cur:
+            cur.execute(self.views.sql("UPDATE {p}projection_positions SET name = name"))
+            for table in self.tables:
+                cur.execute(self.views.sql(f"DELETE FROM {{p}}{table}"))
+            cur.execute(self.views.sql("UPDATE {p}projection_positions SET position = 0, "
+                                       "failed_at = NULL, error = NULL"))
+            cur.execute(self.views.sql("DELETE FROM {p}projection_counts"))
+        return self.catch_up(batch=batch)
+
+    def lag(self) -> dict[str, dict[str, Any]]:
+        """Events behind the log, per projection, and any failure."""
+        head = self.log_position()
+        report = {}
+        for name, p in self.positions().items():
+            entry: dict[str, Any] = {"lag": self._events_between(p.position, head),
+                                     "position": p.position}
+            if p.failed_at is not None:
+                entry.update(failed_at=p.failed_at, error=p.error)
+            report[name] = entry
+        return report
+
+    def _events_between(self, after: int, head: int) -> int:
+        if head <= after:
+            return 0
+        return len(self.bank.recorder.select_notifications(after + 1, head - after,
+                                                           stop=head))
+
+    def _one_batch(self, target: int | None, size: int) -> int:
+        with self.views.transaction(commit=True) as cur:
+            cur.execute(self.views.sql("UPDATE {p}projection_positions SET name = name"))
+            positions = {k: v for k, v in self._locked_positions(cur).items()
+                         if v.failed_at is None}
+            if not positions:
+                return 0
+            behind = min(positions.values(), key=lambda p: p.position)
+            if target is not None and behind.position >= target:
+                return 0
+            notes = self.bank.recorder.select_notifications(behind.position + 1, size,
+                                                            stop=target)
+            if not notes:
+                return 0
+            unit = UnitOfWork(self.views, cur, self.tables)
+            self._fold(notes, positions, unit, behind.count)
+            self._advance(cur, positions, notes, behind.count)
+            unit.flush()
+        return len(notes)
+
+    def _fold(self, notes: list[Notification], positions: dict[str, Position],
+              unit: UnitOfWork, first_index: int) -> None:
+        for offset, note in enumerate(notes):
+            event = self.bank.mapper.to_domain_event(note)
+            seen = _seen(event, note, first_index + offset)
+            for name, position in positions.items():
+                if note.id <= position.position:
+                    continue
+                try:
+                    self.projections[name].fold(seen, unit)
+                except Exception as error:  # a fold bug: stop this projection, say where
+                    raise FoldFailed(name, note.id, f"{type(error).__name__}: {error}") \
+                        from error
+
+    def _advance(self, cur: Any, positions: dict[str, Position], notes: list[Notification],
+                 first_index: int) -> None:
+        last = notes[-1].id
+        count = first_index + len(notes)
+        for name in positions:
+            cur.execute(self.views.sql(
+                "UPDATE {p}projection_positions SET position = ? WHERE name = ?"), (last, name))
+        for name in positions:
+            cur.execute(self.views.sql(
+                "INSERT INTO {p}projection_counts (name, events) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET events = excluded.events"), (name, count))
+
+    def _locked_positions(self, cur: Any) -> dict[str, Position]:
+        cur.execute(self.views.sql(
+            "SELECT p.name, p.position, p.failed_at, p.error, c.events "
+            "FROM {p}projection_positions p LEFT JOIN {p}projection_counts c "
+            "ON c.name = p.name"))
+        return {r["name"]: Position(r["name"], int(r["position"]), int(r["events"] or 0),
+                                    r["failed_at"], r["error"])
+                for r in map(dict, cur.fetchall()) if r["name"] in self.projections}
+
+    def mark_failed(self, name: str, position: int, error: str) -> None:
+        """Stop a projection at the event that broke it."""
+        with self.views.transaction(commit=True) as cur:
+            cur.execute(self.views.sql(
+                "UPDATE {p}projection_positions SET failed_at = ?, error = ? WHERE name = ?"),
+                (position, error[:500], name))
+
+    def follow(self, stop: threading.Event, poll_seconds: float = 0.5) -> None:
+        """Keep folding until ``stop`` is set (PostgreSQL: woken by subscription)."""
+        while not stop.is_set():
+            self.catch_up()
+            stop.wait(poll_seconds)
+
+
+class FoldFailed(Exception):
+    """A fold raised: the projection, the event's position and the error."""
+
+    def __init__(self, projection: str, position: int, error: str) -> None:
+        super().__init__(f"projection {projection} failed at event {position}: {error}")
+        self.projection, self.position, self.error = projection, position, error
+
+
+def _seen(event: Any, note: Notification, log_index: int) -> Seen:
+    names = type(event).__qualname__
+    fields = {k: v for k, v in event.__dict__.items()
+              if k not in ("originator_id", "originator_version", "timestamp")}
+    return Seen(name=names, originator_id=str(event.originator_id),
+                version=event.originator_version, at=event.timestamp.isoformat(),
+                fields=fields, position=note.id, log_index=log_index)
