@@ -183,10 +183,25 @@ class Projector:
                 (position, error[:500], name))
 
     def follow(self, stop: threading.Event, poll_seconds: float = 0.5) -> None:
-        """Keep folding until ``stop`` is set (PostgreSQL: woken by subscription)."""
-        while not stop.is_set():
-            self.catch_up()
-            stop.wait(poll_seconds)
+        """Keep folding until ``stop`` is set.
+
+        On PostgreSQL a subscription to the events table (LISTEN/NOTIFY) wakes
+        the worker as soon as a write commits; elsewhere it polls."""
+        if self.bank.database.backend != "postgres":
+            while not stop.is_set():
+                self.catch_up()
+                stop.wait(poll_seconds)
+            return
+        self.catch_up()
+        start = min((p.position for p in self.positions().values()), default=0)
+        with self.bank.recorder.subscribe(gt=start) as subscription:
+            stopper = threading.Thread(target=lambda: (stop.wait(), subscription.stop()),
+                                       daemon=True)
+            stopper.start()
+            for _ in subscription:  # each new event wakes us; one catch-up drains them
+                self.catch_up()
+                if stop.is_set():
+                    break
 
 
 class FoldFailed(Exception):

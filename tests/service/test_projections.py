@@ -192,3 +192,26 @@ def test_a_worker_killed_mid_batch_resumes_without_double_counting(
     for account_id in town["accounts"]:
         assert models.account(account_id)["balance"] == bank.account(account_id).balance
     bank.close()
+
+
+def test_a_following_worker_keeps_the_read_models_up_to_date(durable_database_url,
+                                                             master_key):
+    bank = TimeBank(Database.parse(durable_database_url), master_key)
+    models = ReadModels(bank)
+    stop = threading.Event()
+    worker = threading.Thread(target=models.projector.follow, args=(stop, 0.05))
+    worker.start()
+    try:
+        town = busy_town(bank, rounds=2)
+        head = bank.recorder.max_notification_id()
+        deadline = time.monotonic() + 20
+        while not models.projector.caught_up(head) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert models.projector.caught_up(head)
+    finally:
+        stop.set()
+        worker.join(timeout=20)
+    assert not worker.is_alive()
+    assert models.lag()["accounts"]["lag"] == 0
+    assert models.account(town["org"])["balance"] == bank.account(town["org"]).balance
+    bank.close()
