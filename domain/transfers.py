@@ -171,9 +171,9 @@ class Transfer(Aggregate):
 
 
 def _check_request_shape(request: TransferRequest, rules: CommunityRules) -> TransferKind:
-    kind = TransferKind(request.kind)
+    kind = _member(TransferKind, request.kind, "kind")
     check_minutes(request.minutes)
-    Channel(request.channel)
+    _member(Channel, request.channel, "channel")
     try:
         dt.date.fromisoformat(request.service_date)
     except ValueError:
@@ -186,6 +186,15 @@ def _check_request_shape(request: TransferRequest, rules: CommunityRules) -> Tra
         raise RecordTooLong(f"one service record may hold at most "
                             f"{rules.max_minutes_per_record} minutes", field="minutes")
     return kind
+
+
+def _member(enum: type[Any], value: str, field: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(e.value for e in enum)
+        raise DomainError(f"{field} must be one of {choices}", field=field,
+                          rule=f"known_{field}") from None
 
 
 def _check_sides(kind: TransferKind, debit: Account, credit: Account) -> None:
@@ -281,7 +290,7 @@ def confirm_transfer(transfer: Transfer, *, debit: Account, credit: Account, act
     if transfer.is_expired(now):
         raise PendingExpired(f"the pending credit expired at {transfer.expires_at}",
                              field="id")
-    Channel(channel)
+    _member(Channel, channel, "channel")
     debit.settle(transfer_id=transfer.id, minutes=transfer.minutes, side="debit")
     credit.settle(transfer_id=transfer.id, minutes=transfer.minutes, side="credit")
     transfer._posted(actor=actor, channel=channel)
