@@ -18,20 +18,23 @@ from __future__ import annotations
 
 import json
 import struct
+from hashlib import sha256
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 from uuid import UUID
 
 from ledger.checkpoints import verify_checkpoint
-from ledger.log import decode_leaf
-from ledger.merkle import TreeBuilder, leaf_hash
+from ledger.merkle import TreeBuilder
 from ledger.transparency import TransparencyLog
 
 MAGIC = b"civic-ledger-bundle v1\n"
 _LEN = struct.Struct(">I")
 PAGE = 2000
 TRANSFER_TOPIC = "domain.transfers:Transfer."
+TRANSFER_PREFIX = TRANSFER_TOPIC.encode()
+# Leaf data v1 (ledger.log.encode_leaf): format(1) id(16) version(8) topic length(4) topic
+_TOPIC_AT = 1 + 16 + 8 + 4
 
 
 def export_bundle(log: TransparencyLog, out: IO[bytes]) -> int:
@@ -53,33 +56,47 @@ def export_bundle(log: TransparencyLog, out: IO[bytes]) -> int:
 
 @dataclass
 class Balances:
-    """Balances re-derived from transfer events alone."""
+    """Balances re-derived from transfer events alone (keys: account UUIDs)."""
 
     posted: dict[UUID, int] = field(default_factory=dict)
     pending_in: dict[UUID, int] = field(default_factory=dict)
     pending_out: dict[UUID, int] = field(default_factory=dict)
-    _open: dict[UUID, tuple[UUID, UUID, int]] = field(default_factory=dict)
 
-    def apply(self, topic: str, transfer_id: UUID, state: dict[str, Any]) -> None:
-        """Fold one Transfer event."""
-        name = topic.rsplit(".", 1)[1]
+
+class _BalanceFold:
+    """The hot loop's fold: account ids stay hex text until the end."""
+
+    def __init__(self) -> None:
+        self.posted: dict[str, int] = {}
+        self.pending_in: dict[str, int] = {}
+        self.pending_out: dict[str, int] = {}
+        self.open: dict[bytes, tuple[str, str, int]] = {}
+
+    def apply(self, name: str, transfer: bytes, state: dict[str, Any]) -> None:
+        """Fold one Transfer event (``name``: Recorded, Posted, Voided, Reversed)."""
         if name == "Recorded":
-            debit, credit = _uuid(state["debit_account_id"]), _uuid(state["credit_account_id"])
+            debit, credit = _hex(state["debit_account_id"]), _hex(state["credit_account_id"])
             minutes = int(state["minutes"])
             if state["pending"]:
-                self._open[transfer_id] = (debit, credit, minutes)
+                self.open[transfer] = (debit, credit, minutes)
                 _add(self.pending_out, debit, minutes)
                 _add(self.pending_in, credit, minutes)
             else:
                 _add(self.posted, debit, -minutes)
                 _add(self.posted, credit, minutes)
-        elif name in ("Posted", "Voided") and transfer_id in self._open:
-            debit, credit, minutes = self._open.pop(transfer_id)
+        elif name in ("Posted", "Voided") and transfer in self.open:
+            debit, credit, minutes = self.open.pop(transfer)
             _add(self.pending_out, debit, -minutes)
             _add(self.pending_in, credit, -minutes)
             if name == "Posted":
                 _add(self.posted, debit, -minutes)
                 _add(self.posted, credit, minutes)
+
+    def result(self) -> Balances:
+        """The balances with UUID keys."""
+        def keyed(table: dict[str, int]) -> dict[UUID, int]:
+            return {UUID(k): v for k, v in table.items()}
+        return Balances(keyed(self.posted), keyed(self.pending_in), keyed(self.pending_out))
 
 
 @dataclass
@@ -154,25 +171,50 @@ def _kept(note: str | None, vkey: str, size: int, report: BundleReport
 
 def _fold(stream: IO[bytes], size: int, kept: tuple[int, bytes] | None,
           report: BundleReport) -> tuple[TreeBuilder, bytes | None]:
-    builder = TreeBuilder()
-    kept_root = builder.root() if kept is not None and kept[0] == 0 else None
+    builder, fold = TreeBuilder(), _BalanceFold()
+    kept_size = kept[0] if kept is not None else -1
+    kept_root = builder.root() if kept_size == 0 else None
+    loads, unpack = json.loads, _LEN.unpack_from
+    hashes: list[bytes] = []
     for data in _entries(stream, size):
-        builder.append(leaf_hash(data))
-        if kept is not None and builder.size == kept[0]:
-            kept_root = builder.root()
-        if b"Transfer." in data[:200]:
-            uid, _, topic, state = decode_leaf(data)
-            if topic.startswith(TRANSFER_TOPIC):
-                report.balances.apply(topic, uid, json.loads(state))
+        hashes.append(sha256(b"\x00" + data).digest())
+        if data.startswith(TRANSFER_PREFIX, _TOPIC_AT):
+            (topic_len,) = unpack(data, _TOPIC_AT - 4)
+            state_at = _TOPIC_AT + topic_len + 4
+            name = data[_TOPIC_AT + len(TRANSFER_PREFIX):_TOPIC_AT + topic_len].decode()
+            fold.apply(name, data[1:17], loads(data[state_at:]))
+        if len(hashes) == 4096 or builder.size + len(hashes) == kept_size:
+            builder.extend(hashes)
+            hashes.clear()
+            if builder.size == kept_size:
+                kept_root = builder.root()
+    builder.extend(hashes)
+    report.balances = fold.result()
     return builder, kept_root
 
 
 def _entries(stream: IO[bytes], size: int) -> Iterator[bytes]:
+    """Entries read in 1 MiB chunks (few system calls, bounded memory)."""
+    buffer, pos, unpack = b"", 0, _LEN.unpack_from
     for _ in range(size):
-        (length,) = _LEN.unpack(_read_exact(stream, 4))
-        yield _read_exact(stream, length)
-    if stream.read(1):
+        if len(buffer) - pos < 4:
+            buffer, pos = _refill(stream, buffer, pos, 4)
+        (length,) = unpack(buffer, pos)
+        pos += 4
+        if len(buffer) - pos < length:
+            buffer, pos = _refill(stream, buffer, pos, length)
+        yield buffer[pos:pos + length]
+        pos += length
+    if pos < len(buffer) or stream.read(1):
         raise ValueError("trailing data after the last entry")
+
+
+def _refill(stream: IO[bytes], buffer: bytes, pos: int, need: int) -> tuple[bytes, int]:
+    rest = buffer[pos:]
+    more = stream.read(max(1 << 20, need - len(rest)))
+    if len(rest) + len(more) < need:
+        raise ValueError("the bundle ends early")
+    return rest + more, 0
 
 
 def _read_exact(stream: IO[bytes], n: int) -> bytes:
@@ -182,11 +224,11 @@ def _read_exact(stream: IO[bytes], n: int) -> bytes:
     return data
 
 
-def _uuid(value: Any) -> UUID:
+def _hex(value: Any) -> str:
     if isinstance(value, dict):  # eventsourcing's {"_type_": "uuid_hex", "_data_": ...}
         value = value["_data_"]
-    return UUID(str(value))
+    return str(value).replace("-", "").lower()
 
 
-def _add(table: dict[UUID, int], key: UUID, minutes: int) -> None:
+def _add(table: dict[str, int], key: str, minutes: int) -> None:
     table[key] = table.get(key, 0) + minutes

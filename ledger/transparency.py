@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -47,6 +48,7 @@ class LogSource(Protocol):
 
     def state(self) -> tuple[int, list[bytes]]: ...
     def node(self, level: int, index: int) -> bytes | None: ...
+    def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]: ...
     def entries(self, start: int, limit: int) -> list[Entry]: ...
     def latest_checkpoint(self) -> tuple[int, bytes, str] | None: ...
     def store_checkpoint(self, size: int, root: bytes, note: str) -> str: ...
@@ -110,7 +112,7 @@ class TransparencyLog:
         if size is None or size == current:
             return TreeBuilder.resume(current, frontier).root()
         self._check_size(size, current)
-        return self._hash_range()(0, size) if size else EMPTY_ROOT
+        return self._with_nodes(lambda hash_range: hash_range(0, size)) if size else EMPTY_ROOT
 
     def entries(self, start: int, limit: int) -> list[Entry]:
         """Leaves from ``start``, in index order."""
@@ -127,14 +129,15 @@ class TransparencyLog:
         """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size``."""
         self._check_size(size, self.size())
         self._check_index(index, size)
-        return inclusion_proof(index, size, self._hash_range())
+        return self._with_nodes(lambda hash_range: inclusion_proof(index, size, hash_range))
 
     def consistency(self, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 consistency proof between two tree sizes."""
         self._check_size(size2, self.size())
         if not 0 < size1 <= size2:
             raise BadLogRange("need 0 < from <= to", field="from")
-        return consistency_proof(size1, size2, self._hash_range())
+        return self._with_nodes(
+            lambda hash_range: consistency_proof(size1, size2, hash_range))
 
     def checkpoint(self, now: dt.datetime | None = None) -> str:
         """A signed checkpoint of the current tree (reused when the size is unchanged)."""
@@ -155,8 +158,23 @@ class TransparencyLog:
                                self._signer.name)
         return self._source.store_checkpoint(size, root, note)
 
-    def _hash_range(self) -> Any:
-        return hash_range_from_nodes(self._node)
+    def _with_nodes(self, compute: Callable[[Any], Any]) -> Any:
+        """Run ``compute`` over stored nodes, fetched in one query.
+
+        Which nodes a proof reads depends only on the sizes and indexes, never
+        on hash values, so a dry run with placeholder hashes names them all."""
+        wanted: list[tuple[int, int]] = []
+
+        def record(level: int, index: int) -> bytes:
+            wanted.append((level, index))
+            return bytes(32)
+
+        compute(hash_range_from_nodes(record))
+        found = self._source.nodes(wanted)
+        missing = [key for key in wanted if key not in found]
+        if missing:
+            raise LogIntegrityError(f"log node {missing[0]} is missing")
+        return compute(hash_range_from_nodes(lambda level, index: found[(level, index)]))
 
     def _node(self, level: int, index: int) -> bytes:
         found = self._source.node(level, index)
@@ -201,6 +219,16 @@ class SqlLogSource:
         rows = self._read(f"SELECT hash FROM {self._pre}log_nodes "
                           "WHERE level = ? AND node_index = ?", (level, index))
         return bytes(rows[0]["hash"]) if rows else None
+
+    def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Many stored nodes in one query."""
+        if not keys:
+            return {}
+        unique = sorted(set(keys))
+        where = " OR ".join("(level = ? AND node_index = ?)" for _ in unique)
+        rows = self._read(f"SELECT level, node_index, hash FROM {self._pre}log_nodes "
+                          f"WHERE {where}", tuple(v for key in unique for v in key))
+        return {(r["level"], r["node_index"]): bytes(r["hash"]) for r in rows}
 
     def entries(self, start: int, limit: int) -> list[Entry]:
         """Leaves joined to their stored events."""
@@ -273,6 +301,10 @@ class MemoryLogSource:
     def node(self, level: int, index: int) -> bytes | None:
         """One stored node."""
         return self._tables.nodes.get((level, index))
+
+    def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Many stored nodes."""
+        return {key: self._tables.nodes[key] for key in keys if key in self._tables.nodes}
 
     def entries(self, start: int, limit: int) -> list[Entry]:
         """Leaves with their stored events."""
