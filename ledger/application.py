@@ -24,6 +24,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, OperationalError
+from eventsourcing.utils import Environment, EnvType
 
 from domain.accounts import Account, AccountKind
 from domain.communities import (
@@ -68,7 +69,7 @@ class TimeBank(Application):
     snapshotting_intervals = {Account: 100}
     env = {"AGGREGATE_CACHE_MAXSIZE": "20000"}
 
-    def __init__(self, database: Database, master_key: bytes,
+    def __init__(self, database: Database, master_key: bytes | None,
                  clock: Callable[[], dt.datetime] = utcnow,
                  log_signer: Signer | None = None) -> None:
         self.database = database
@@ -92,6 +93,16 @@ class TimeBank(Application):
         return SqlLogSource(datastore, self.database.backend,
                             recorder.events_table_name,  # type: ignore[attr-defined]
                             self.database.pg_schema)
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Only what we pass: the process environment must not reconfigure the
+        store behind our back (e.g. POSTGRES_ENABLE_DB_FUNCTIONS would bypass the
+        recorder that extends the log). Settings are read once, in ledger.config."""
+        values = dict(type(self).env)
+        if type(self).snapshotting_intervals:
+            values["IS_SNAPSHOTTING_ENABLED"] = "y"
+        values.update(env or {})
+        return Environment(name, values)
 
     def construct_recorder(self) -> ApplicationRecorder:
         """The SQL backends name their logged recorder by topic (see ``storage``);

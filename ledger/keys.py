@@ -3,7 +3,9 @@
 ``master.key`` (32 random bytes, AES-256) wraps every member's data key.
 ``log.key`` is the Ed25519 log signing key as a C2SP signer key string
 (``PRIVATE+KEY+<name>+<id>+<key>``) and ``log.vkey`` its public verifier key,
-the line auditors pin. The key name is the log's origin. Files are created owner-only (0600) in an owner-only directory (0700).
+the line auditors pin. The key name is the log's origin. Secret files are
+created owner-only (0600) in an owner-only directory (0700); the public
+``log.vkey`` is readable by all, as a published key should be.
 ``civic-ledger keys --keys DIR`` creates what is missing; ``serve`` refuses to
 start without them (:class:`KeyMissing` names the command to run).
 """

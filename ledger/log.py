@@ -29,6 +29,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from ledger.merkle import HASH_SIZE, TreeBuilder, leaf_hash
+from ledger.storage import serialise_ddl
 
 LEAF_FORMAT_V1 = 1
 # The leaf indexes the current thread's last append assigned (read after a save).
@@ -182,6 +183,7 @@ class LoggedPostgresRecorder(PostgresApplicationRecorder):
         """Events table, then the log tables in the same schema."""
         super().create_table()
         with self.datastore.transaction(commit=True) as curs:
+            serialise_ddl(curs, "postgres")
             for statement in sql_create_statements(self._log_prefix, "bytea", "uuid"):
                 curs.execute(statement)
 

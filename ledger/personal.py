@@ -28,14 +28,22 @@ _NONCE = 12
 class PersonalData:
     """Encrypts, decrypts and erases members' personal fields."""
 
-    def __init__(self, store: SideStore, master_key: bytes) -> None:
+    def __init__(self, store: SideStore, master_key: bytes | None) -> None:
         self._store = store
-        self._master = AESGCM(master_key)
+        self._master_key = master_key
         self._table = store.table("member_keys")
+
+    @property
+    def _master(self) -> AESGCM:
+        # An auditor's tools open the ledger without the master key; only
+        # touching personal data needs it.
+        if self._master_key is None:
+            raise PermissionError("personal data needs the master key (keys/master.key)")
+        return AESGCM(self._master_key)
 
     def create_tables(self) -> None:
         """Create the key table if missing."""
-        with self._store.transaction() as cur:
+        with self._store.ddl_transaction() as cur:
             cur.execute(f"CREATE TABLE IF NOT EXISTS {self._table} "
                         "(member_id TEXT PRIMARY KEY, wrapped_key TEXT NOT NULL)")
 

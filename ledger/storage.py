@@ -79,6 +79,7 @@ class Database:
                "POSTGRES_DBNAME": self.pg_dbname, "POSTGRES_HOST": self.pg_host,
                "POSTGRES_PORT": self.pg_port, "POSTGRES_USER": self.pg_user,
                "POSTGRES_PASSWORD": self.pg_password, "POSTGRES_LOCK_TIMEOUT": "10",
+               "POSTGRES_CONNECT_TIMEOUT": "5",
                "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10",
                "APPLICATION_RECORDER_TOPIC": "ledger.log:LoggedPostgresRecorder"}
         if self.pg_schema:
@@ -108,6 +109,27 @@ class SideStore:
         """One committed transaction."""
         with self._datastore.transaction(commit=True) as cursor:
             yield SideCursor(cursor, self._backend)
+
+    @contextmanager
+    def ddl_transaction(self) -> Iterator[SideCursor]:
+        """A transaction for CREATE TABLE IF NOT EXISTS, serialised across processes."""
+        with self._datastore.transaction(commit=True) as cursor:
+            serialise_ddl(cursor, self._backend)
+            yield SideCursor(cursor, self._backend)
+
+
+DDL_LOCK = 0x43495643  # "CIVC": one advisory lock for all of our table creation
+
+
+def serialise_ddl(cursor: Any, backend: str) -> None:
+    """Take a transaction-scoped lock before creating tables.
+
+    PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent
+    twin (both may try to insert the same catalogue row), which is what
+    several server workers starting together would do. SQLite serialises
+    writers already."""
+    if backend == "postgres":
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK,))
 
 
 class SideCursor:

@@ -52,7 +52,7 @@ class TokenStore:
 
     def create_tables(self) -> None:
         """Create the token table if missing."""
-        with self._store.transaction() as cur:
+        with self._store.ddl_transaction() as cur:
             cur.execute(f"CREATE TABLE IF NOT EXISTS {self._table} ("
                         "token_hash TEXT PRIMARY KEY, token_id TEXT NOT NULL, "
                         "role TEXT NOT NULL, subject TEXT, issued_at TEXT NOT NULL, "

@@ -18,6 +18,7 @@ from typing import Any
 from eventsourcing.persistence import Notification
 
 from ledger.application import TimeBank
+from ledger.storage import serialise_ddl
 from projections.folds import PROJECTIONS, Projection, Seen
 from projections.store import SqlViews, UnitOfWork
 
@@ -49,6 +50,7 @@ class Projector:
         """Create the read-model tables and position rows if missing."""
         self.views.create(list(self.tables.values()))
         with self.views.transaction(commit=True) as cur:
+            serialise_ddl(cur, "postgres" if self.views.postgres else "sqlite")
             for name in self.projections:
                 cur.execute(self.views.sql(
                     "INSERT INTO {p}projection_positions (name, position, failed_at, error) "

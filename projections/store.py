@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.storage import serialise_ddl
+
 Key = tuple[Any, ...]
 
 
@@ -71,6 +73,7 @@ class SqlViews:
     def create(self, tables: Sequence[Table]) -> None:
         """Create the tables and the positions table if missing."""
         with self.transaction(commit=True) as cursor:
+            serialise_ddl(cursor, "postgres" if self.postgres else "sqlite")
             for table in tables:
                 cursor.execute(table.ddl(self.prefix))
             cursor.execute(self.sql(

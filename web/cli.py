@@ -1,6 +1,8 @@
-"""The ``civic-ledger`` command: keys, serve, demo, token and expire.
+"""The ``civic-ledger`` command: keys, serve, demo, token, expire (and more).
 
-Why one small argparse program: an operator needs five verbs and no extra
+Other edges register their own subcommands here (``web.partner_cli``, ``web.audit_cli``).
+
+Why one small argparse program: an operator needs a few verbs and no extra
 dependency. Settings are read once here (flags first, then
 ``CIVIC_LEDGER_DATABASE_URL`` / ``CIVIC_LEDGER_KEYS_DIR``, then defaults) and
 passed explicitly. A user's mistake (a malformed URL, missing keys, an
@@ -27,9 +29,16 @@ from eventsourcing.persistence import PersistenceError
 from domain.errors import LedgerError
 from ledger.application import TimeBank
 from ledger.config import ConfigError, Settings, open_bank
-from ledger.demo import COMMUNITY_NAME, demo_exists, issue_demo_tokens, seed_demo
+from ledger.demo import (
+    COMMUNITY_NAME,
+    demo_exists,
+    demo_partner_key,
+    issue_demo_tokens,
+    seed_demo,
+)
 from ledger.keys import KeyDirectory, KeyMissing
 from ledger.tokens import Role
+from web import audit_cli, partner_cli
 from web.app import create_app
 from web.server import LedgerServer, bind_address, server_options
 
@@ -87,9 +96,9 @@ def _fail(message: str, status: int) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its five subcommands."""
-    parser = argparse.ArgumentParser(prog="civic-ledger",
-                                     description="Civic Ledger time bank: operate the service.")
+    """The argument parser with its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="civic-ledger", description="Civic Ledger time bank: operate the service.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--database", metavar="URL",
@@ -124,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(handler=run_token)
     sub = commands.add_parser("expire", parents=[where], help="void expired pending credits")
     sub.set_defaults(handler=run_expire)
+    partner_cli.register(commands, where)  # partner keygen | post | confirm-due
+    audit_cli.register(commands, where)  # export | verify | project | rebuild
     return parser
 
 
@@ -163,7 +174,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     bank = open_bank(settings)
     try:
         demo = seed_demo(bank)
-        document = demo.credentials(issue_demo_tokens(bank, demo))
+        document = demo.credentials(issue_demo_tokens(bank, demo), demo_partner_key(
+            bank, demo, settings.key_directory().master_key()))
     finally:
         bank.close()
     write_credentials(path, document)
@@ -221,8 +233,11 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     keys = settings.key_directory()
     if args.demo:
         ensure_keys(keys)
-    bank = open_bank(settings)  # creates the tables before any worker forks
+    bank = open_bank(settings)
     try:
+        # Every table a worker's app would create, made once here before the fork:
+        # concurrent CREATE TABLE IF NOT EXISTS race on PostgreSQL.
+        create_app({"LEDGER": bank})
         document = prepare_demo(bank, args, settings) if args.demo else None
     finally:
         bank.close()
@@ -271,7 +286,8 @@ def prepare_demo(bank: TimeBank, args: argparse.Namespace,
     else:
         print(f"seeding the demo community into {shown_url(settings.database_url)}")
     demo = seed_demo(bank)
-    document = demo.credentials(issue_demo_tokens(bank, demo))
+    document = demo.credentials(issue_demo_tokens(bank, demo), demo_partner_key(
+        bank, demo, settings.key_directory().master_key()))
     write_credentials(path, document)
     print(f"credentials written to {path}")
     return document
@@ -281,6 +297,7 @@ def _still_valid(bank: TimeBank, path: Path) -> dict[str, Any] | None:
     try:
         document: dict[str, Any] = json.loads(path.read_text())
         tokens = dict(document["tokens"])
+        dict(document["partner_key"])  # a file from before partner keys: write a new one
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if all(bank.tokens.authenticate(str(t)) is not None for t in tokens.values()):

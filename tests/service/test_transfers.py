@@ -197,3 +197,19 @@ def test_every_write_reports_the_log_leaves_it_appended(bank, town):
     member = bank.open_member(town["community"])
     assert member.log_indexes == (size + 3,)
     assert bank.audit_log.size() == size + 4
+
+
+def test_the_process_environment_cannot_switch_off_the_log(monkeypatch, database_url,
+                                                           master_key):
+    monkeypatch.setenv("POSTGRES_ENABLE_DB_FUNCTIONS", "y")
+    monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.popo")
+    from ledger.storage import Database
+    bank = TimeBank(Database.parse(database_url), master_key)
+    try:
+        expected = {"memory": "LoggedPOPORecorder", "sqlite": "LoggedSQLiteRecorder",
+                    "postgres": "LoggedPostgresRecorder"}[bank.database.backend]
+        assert type(bank.recorder).__name__ == expected
+        bank.register_community("Elm")
+        assert bank.audit_log.size() == 3
+    finally:
+        bank.close()

@@ -1,0 +1,86 @@
+"""Benchmarks: one command each, printing figures (``python -m bench``).
+
+Benchmarks are not tests. Nothing here is collected by pytest (``setup.cfg``
+keeps ``testpaths = tests``) and nothing here asserts a speed: a benchmark
+prints what it measured and the machine it measured on, and
+``docs/BENCHMARKS.md`` records the figures with the exact command.
+
+Every measurement returns one :class:`Measurement`, a small picklable value,
+so the runner can take each one in a fresh child process (peak RSS then
+belongs to that measurement alone) and print them side by side.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One timed loop of ``operations`` calls, and where it ran."""
+
+    label: str
+    backend: str
+    operations: int
+    seconds: float
+    cpu_seconds: float
+    p50_ms: float
+    p99_ms: float
+    peak_rss_kib: int
+    settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def per_second(self) -> float:
+        """Operations per second over the whole timed loop."""
+        return self.operations / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_ms_per_op(self) -> float:
+        """This process's CPU time per operation: barely moved by other processes
+        competing for the CPU, unlike the wall-clock figures (a database
+        server's own CPU time is not in it)."""
+        return self.cpu_seconds * 1000 / self.operations if self.operations else 0.0
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values (0.0 when empty)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def sqlite_synchronous(value: int) -> str:
+    """``PRAGMA synchronous`` as SQLite documents it, e.g. ``2 (FULL)``."""
+    return f"{value} ({ {0: 'OFF', 1: 'NORMAL', 2: 'FULL', 3: 'EXTRA'}.get(value, '?')})"
+
+
+def peak_rss_kib() -> int:
+    """The process's high-water resident set size (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def timed_loop(label: str, backend: str, calls: Sequence[Callable[[], object]],
+               settings: dict[str, str] | None = None) -> Measurement:
+    """Run ``calls`` one after another, timing each with ``perf_counter``.
+
+    Only the calls are timed: building them (requests, rows) happens before.
+    """
+    latencies = []
+    cpu_started, started = time.process_time(), time.perf_counter()
+    for call in calls:
+        before = time.perf_counter()
+        call()
+        latencies.append(time.perf_counter() - before)
+    seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
+    latencies.sort()
+    return Measurement(label=label, backend=backend, operations=len(calls),
+                       seconds=seconds, cpu_seconds=cpu_seconds,
+                       p50_ms=percentile(latencies, 0.50) * 1000,
+                       p99_ms=percentile(latencies, 0.99) * 1000,
+                       peak_rss_kib=peak_rss_kib(), settings=dict(settings or {}))
