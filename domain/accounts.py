@@ -71,6 +71,15 @@ class Account(Aggregate):
         """Open an account of ``kind`` in a community."""
         return cls(id=account_id, community_id=community_id, kind=kind.value, label=label)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Account:
+        """A copy for the repository's cache: every field is immutable but the
+        earnings table (and the list of pending events, which must be fresh)."""
+        copied = object.__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        copied.earned = dict(self.earned)
+        copied._pending_events = list(self._pending_events)
+        return copied
+
     # -- limits ---------------------------------------------------------------
 
     def min_balance(self, rules: CommunityRules) -> int | None:

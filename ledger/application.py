@@ -34,6 +34,7 @@ from domain.communities import (
     pool_account_id,
 )
 from domain.errors import IdempotencyConflict, NotFound, Unavailable, WrongAccountKind
+from domain.rules import CommunityRules
 from domain.transfers import (
     SIDE_FIELDS,
     Transfer,
@@ -123,7 +124,19 @@ class TimeBank(Application):
         return aggregate
 
     def _exists(self, aggregate_id: UUID) -> bool:
-        return aggregate_id in self.repository
+        # One indexed read of the first event, not a full load (nothing we ask
+        # about is ever stored only as a snapshot).
+        return bool(self.recorder.select_events(aggregate_id, limit=1))
+
+    def _rules_of(self, community_id: UUID) -> CommunityRules:
+        """The rules in force; the community is only read, so no defensive copy."""
+        try:
+            community = self.repository.get(community_id, deepcopy_from_cache=False)
+        except AggregateNotFoundError:
+            raise NotFound(f"no community {community_id}", field="community") from None
+        if not isinstance(community, Community):
+            raise NotFound(f"{community_id} is not a community", field="community")
+        return community.rules
 
     def _commit(self, *aggregates: Any) -> tuple[int, ...]:
         """Save atomically; returns the log leaf indexes the events got."""
@@ -276,9 +289,9 @@ class TimeBank(Application):
                               _side_field(request.kind, 0))
             credit = self._get(request.credit_account_id, Account, "account",
                                _side_field(request.kind, 1))
-            community = self._get(debit.community_id, Community, "community", "community")
             transfer = record_transfer(request, debit=debit, credit=credit,
-                                       rules=community.rules, now=self.clock())
+                                       rules=self._rules_of(debit.community_id),
+                                       now=self.clock())
             indexes = self._commit(transfer, debit, credit)
             return TransferView.of(transfer, log_indexes=indexes)
         return self._retrying(command)
