@@ -144,3 +144,29 @@ def profile_application(url: str, n: int, top: int = 25) -> str:
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
     return out.getvalue()
+
+
+class UnloggedTimeBank(TimeBank):
+    """The same application on the library's plain recorder: no verifiable log.
+
+    Only for measuring what the log adds to each write; never used to serve."""
+
+    def construct_env(self, name: str, env: Any = None) -> Any:
+        environment = super().construct_env(name, env)
+        environment.pop("APPLICATION_RECORDER_TOPIC", None)
+        return environment
+
+
+def measure_application_unlogged(url: str, n: int) -> Measurement:
+    """``measure_application`` without the log, for the log's cost per write."""
+    bank = UnloggedTimeBank(Database.parse(url), os.urandom(32))
+    try:
+        town = settle_town(bank, n)
+        requests = credit_requests(town, n)
+        calls = [partial(bank.record, request) for request in requests]
+        result = timed_loop("application without the log", bank.database.backend,
+                            calls, storage_settings(bank))
+        check_all_posted(bank, town, requests)
+    finally:
+        bank.close()
+    return result

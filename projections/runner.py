@@ -20,9 +20,13 @@ from eventsourcing.persistence import Notification
 from ledger.application import TimeBank
 from ledger.storage import serialise_ddl
 from projections.folds import PROJECTIONS, Projection, Seen
-from projections.store import SqlViews, UnitOfWork
+from projections.store import SqlViews, UnitOfWork, WarmRows
 
 BATCH = 1000
+RACED = -1  # a batch found the positions moved under it and wrote nothing
+REBUILD_BATCH = 5000
+# Few rows, touched by almost every event: worth keeping between batches.
+WARM_TABLES = frozenset({"rm_communities", "rm_accounts", "rm_flows"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Projector:
         self.views = views
         self.projections = {p.name: p for p in projections}
         self.tables = {t.name: t for p in projections for t in p.tables}
+        self.warm = WarmRows(WARM_TABLES & set(self.tables))
 
     def create_tables(self) -> None:
         """Create the read-model tables and position rows if missing."""
@@ -89,11 +94,13 @@ class Projector:
             except FoldFailed as failure:
                 self.mark_failed(failure.projection, failure.position, failure.error)
                 continue
+            if done == RACED:
+                continue
             folded += done
             if done == 0:
                 return folded
 
-    def rebuild(self, batch: int = BATCH) -> int:
+    def rebuild(self, batch: int = REBUILD_BATCH) -> int:
         """Empty every read model and fold the whole log again; returns events folded."""
         with self.views.transaction(commit=True) as cur:
             cur.execute(self.views.sql("UPDATE {p}projection_positions SET name = name"))
@@ -102,6 +109,9 @@ class Projector:
             cur.execute(self.views.sql("UPDATE {p}projection_positions SET position = 0, "
                                        "failed_at = NULL, error = NULL"))
             cur.execute(self.views.sql("DELETE FROM {p}projection_counts"))
+        self.warm.forget()
+        self.warm.complete = True  # every row from here on is made by this process
+        self.warm.positions = {name: 0 for name in self.projections}
         return self.catch_up(batch=batch)
 
     def lag(self) -> dict[str, dict[str, Any]]:
@@ -123,23 +133,34 @@ class Projector:
                                                            stop=head))
 
     def _one_batch(self, target: int | None, size: int) -> int:
+        # The events are read before the write transaction opens: reading them
+        # inside it would need a second connection from a pool whose writer
+        # slot this transaction holds, which can deadlock against an
+        # in-process writer queued for that slot.
+        positions = {k: v for k, v in self.positions().items() if v.failed_at is None}
+        if not positions:
+            return 0
+        behind = min(positions.values(), key=lambda p: p.position)
+        if target is not None and behind.position >= target:
+            return 0
+        notes = self.bank.recorder.select_notifications(behind.position + 1, size,
+                                                        stop=target)
+        if not notes:
+            return 0
         with self.views.transaction(commit=True) as cur:
             cur.execute(self.views.sql("UPDATE {p}projection_positions SET name = name"))
-            positions = {k: v for k, v in self._locked_positions(cur).items()
-                         if v.failed_at is None}
-            if not positions:
-                return 0
-            behind = min(positions.values(), key=lambda p: p.position)
-            if target is not None and behind.position >= target:
-                return 0
-            notes = self.bank.recorder.select_notifications(behind.position + 1, size,
-                                                            stop=target)
-            if not notes:
-                return 0
-            unit = UnitOfWork(self.views, cur, self.tables)
+            locked = {k: v for k, v in self._locked_positions(cur).items()
+                      if v.failed_at is None}
+            if locked != positions:
+                return RACED  # another process folded first: read again
+            if self.warm.positions != {n: p.position for n, p in positions.items()}:
+                self.warm.forget()
+            unit = UnitOfWork(self.views, cur, self.tables, self.warm)
+            self.warm.positions = None  # until this batch commits
             self._fold(notes, positions, unit, behind.count)
             self._advance(cur, positions, notes, behind.count)
             unit.flush()
+        self.warm.positions = {name: notes[-1].id for name in positions}
         return len(notes)
 
     def _fold(self, notes: list[Notification], positions: dict[str, Position],

@@ -81,13 +81,36 @@ class SqlViews:
                 "position BIGINT NOT NULL, failed_at BIGINT, error TEXT)"))
 
 
+class WarmRows:
+    """Rows of the small, hot tables kept between batches by one process.
+
+    Valid only while nobody else has folded in between: the runner hands it
+    to a batch only when the locked positions are the ones it last wrote.
+    ``complete`` means every existing row of the kept tables is here (true
+    after this process rebuilt from zero), so a miss needs no SELECT."""
+
+    def __init__(self, tables: frozenset[str]) -> None:
+        self.tables = tables
+        self.rows: dict[tuple[str, Key], dict[str, Any] | None] = {}
+        self.complete = False
+        self.positions: dict[str, int] | None = None
+
+    def forget(self) -> None:
+        """Drop everything (another process folded meanwhile)."""
+        self.rows.clear()
+        self.complete = False
+        self.positions = None
+
+
 class UnitOfWork:
     """Rows of one batch: read through, changed in memory, written on :meth:`flush`."""
 
-    def __init__(self, views: SqlViews, cursor: Any, tables: Mapping[str, Table]) -> None:
+    def __init__(self, views: SqlViews, cursor: Any, tables: Mapping[str, Table],
+                 warm: WarmRows | None = None) -> None:
         self._views = views
         self._cursor = cursor
         self._tables = tables
+        self._warm = warm
         self._rows: dict[tuple[str, Key], dict[str, Any] | None] = {}
         self._dirty: dict[tuple[str, Key], dict[str, Any]] = {}
         self._appended: dict[str, list[dict[str, Any]]] = {}
@@ -95,6 +118,12 @@ class UnitOfWork:
     def get(self, table: str, key: Key) -> dict[str, Any] | None:
         """The row (a copy you may change and :meth:`put`), or None."""
         slot = (table, key)
+        warm = self._warm
+        if slot not in self._rows and warm is not None and table in warm.tables:
+            if slot in warm.rows:
+                self._rows[slot] = warm.rows[slot]
+            elif warm.complete:
+                self._rows[slot] = None
         if slot not in self._rows:
             spec = self._tables[table]
             where = " AND ".join(f"{k} = ?" for k in spec.keys)
@@ -110,6 +139,8 @@ class UnitOfWork:
         key = tuple(row[k] for k in self._tables[table].keys)
         self._rows[(table, key)] = row
         self._dirty[(table, key)] = row
+        if self._warm is not None and table in self._warm.tables:
+            self._warm.rows[(table, key)] = row
 
     def append(self, table: str, row: dict[str, Any]) -> None:
         """Insert a row that is never changed afterwards (statement lines)."""

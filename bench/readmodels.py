@@ -1,0 +1,171 @@
+"""Read-model benchmarks: rebuild rate beside the raw read-and-deserialise rate of
+the event store, and balance reads per second through HTTP with gunicorn.
+
+``python -m bench.readmodels [--n N] [--seconds S]``. The store is filled with
+``N`` posted service credits (about 3 events each) first; then, in one run:
+
+- *raw*: every stored event read in pages of 1,000 and turned back into a
+  domain event by the application's mapper — the floor any fold sits on;
+- *rebuild*: ``Projector.rebuild()`` — the same reads, every fold, every row
+  written, positions tracked — the target is at least 50% of raw;
+- *HTTP reads*: ``GET /v1/accounts/<id>`` (member tokens, random members) from
+  client processes against ``civic-ledger serve`` (gunicorn, 2 workers) on
+  127.0.0.1, for a bounded time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench.credits import credit_requests, settle_town
+from ledger.application import TimeBank
+from ledger.config import Settings, open_bank
+from ledger.keys import KeyDirectory
+from ledger.tokens import Role
+from projections.queries import ReadModels
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fill(url: str, keys: Path, n: int) -> tuple[list[str], list[str]]:
+    """Record ``n`` credits; returns member ids and a member token for each."""
+    KeyDirectory(keys).ensure()
+    bank = open_bank(Settings(database_url=url, keys_dir=keys))
+    try:
+        town = settle_town(bank, n)
+        for request in credit_requests(town, n):
+            bank.record(request)
+        members = [str(m) for m in town.member_ids[:50]]
+        tokens = [bank.tokens.issue(Role.MEMBER, m)[0] for m in town.member_ids[:50]]
+    finally:
+        bank.close()
+    return members, tokens
+
+
+def raw_rate(bank: TimeBank) -> tuple[int, float]:
+    """Events read and deserialised per second."""
+    started, count, start = time.perf_counter(), 0, 1
+    while batch := bank.recorder.select_notifications(start, 1000):
+        for note in batch:
+            bank.mapper.to_domain_event(note)
+        count += len(batch)
+        start = batch[-1].id + 1
+    return count, count / (time.perf_counter() - started)
+
+
+def rebuild_rate(bank: TimeBank) -> tuple[int, float]:
+    """Events folded per second by a rebuild from zero."""
+    models = ReadModels(bank)
+    started = time.perf_counter()
+    count = models.projector.rebuild()
+    return count, count / (time.perf_counter() - started)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _reader(base: str, pairs: list[tuple[str, str]], seconds: float, queue: Any) -> None:
+    rnd, done, failed = random.Random(os.getpid()), 0, 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        member, token = rnd.choice(pairs)
+        request = urllib.request.Request(f"{base}/v1/accounts/{member}",
+                                         headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                json.load(response)
+                done += 1
+        except OSError:
+            failed += 1
+    queue.put((done, failed))
+
+
+def http_read_rate(url: str, keys: Path, pairs: list[tuple[str, str]], seconds: float,
+                   clients: int = 4) -> tuple[int, int, float]:
+    """Balance reads per second through gunicorn (2 workers) from client processes."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "serve", "--database", url, "--keys", str(keys),
+         "--port", str(port), "--workers", "2", "--expiry-sweep", "0"],
+        cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base)
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        readers = [context.Process(target=_reader, args=(base, pairs, seconds, queue))
+                   for _ in range(clients)]
+        started = time.perf_counter()
+        for reader in readers:
+            reader.start()
+        results = [queue.get(timeout=seconds + 60) for _ in readers]
+        elapsed = time.perf_counter() - started
+        for reader in readers:
+            reader.join(timeout=30)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    done = sum(r[0] for r in results)
+    return done, sum(r[1] for r in results), done / elapsed
+
+
+def _wait_healthy(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not come up")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Fill a SQLite store, then print the three figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench.readmodels", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=10000, help="credits recorded first")
+    parser.add_argument("--seconds", type=float, default=10.0, help="HTTP read time")
+    parser.add_argument("--database", help="a PostgreSQL URL instead of a SQLite file")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder:
+        url = args.database or f"sqlite:///{Path(folder) / 'bench.sqlite'}"
+        keys = Path(folder) / "keys"
+        members, tokens = fill(url, keys, args.n)
+        bank = open_bank(Settings(database_url=url, keys_dir=keys))
+        try:
+            events, raw = raw_rate(bank)
+            _, rebuild = rebuild_rate(bank)
+        finally:
+            bank.close()
+        print(f"read models over {events:,} events ({url.split(':')[0]}, "
+              f"{os.cpu_count()} cores)")
+        print(f"  raw read + deserialise  {raw:>10,.0f} events/s")
+        print(f"  rebuild from zero       {rebuild:>10,.0f} events/s   "
+              f"({rebuild / raw:.0%} of raw; target >= 50%)")
+        done, failed, rate = http_read_rate(url, keys, list(zip(members, tokens)),
+                                            args.seconds)
+        print(f"  HTTP balance reads      {rate:>10,.0f} reads/s   ({done:,} reads, "
+              f"{failed} failed; gunicorn 2 workers, 4 client processes; target >= 3,000)")
+
+
+if __name__ == "__main__":
+    main()
