@@ -40,8 +40,7 @@ class ReadModels:
 
     def fresh(self, *names: str) -> None:
         """Catch the named projections up to the log as it is now."""
-        target = self.projector.log_position()
-        positions = self.projector.positions()
+        target, positions = self.projector.status()
         for name in names or tuple(positions):
             p = positions[name]
             if p.failed_at is not None:

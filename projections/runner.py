@@ -74,6 +74,24 @@ class Projector:
                                     r["failed_at"], r["error"])
                 for r in rows if r["name"] in self.projections}
 
+    def status(self) -> tuple[int, dict[str, Position]]:
+        """The log's head and every position, in one read where the events are SQL."""
+        if self.bank.database.backend == "memory":
+            return self.log_position(), self.positions()
+        table = self.bank.recorder.events_table_name  # type: ignore[attr-defined]
+        if self.views.postgres:
+            head = f'SELECT MAX(notification_id) FROM {self.views.prefix}"{table}"'
+        else:
+            head = f"SELECT MAX(rowid) FROM {table}"
+        rows = self.views.query(
+            f"SELECT p.name, p.position, p.failed_at, p.error, c.events, ({head}) AS head "
+            "FROM {p}projection_positions p LEFT JOIN {p}projection_counts c "
+            "ON c.name = p.name")
+        positions = {r["name"]: Position(r["name"], int(r["position"]), int(r["events"] or 0),
+                                         r["failed_at"], r["error"])
+                     for r in rows if r["name"] in self.projections}
+        return (int(rows[0]["head"] or 0) if rows else self.log_position()), positions
+
     def log_position(self) -> int:
         """The notification id of the newest stored event (0 when empty)."""
         return self.bank.recorder.max_notification_id() or 0
