@@ -55,7 +55,7 @@ class Account(Aggregate):
     def __init__(self, id: UUID, community_id: UUID, kind: str,  # noqa: A002
                  label: str) -> None:
         self.community_id = community_id
-        self.kind = AccountKind(kind)
+        self.kind_value = kind
         self.label = label
         self.balance = 0
         self.pending_in = 0
@@ -70,6 +70,15 @@ class Account(Aggregate):
              label: str = "") -> Account:
         """Open an account of ``kind`` in a community."""
         return cls(id=account_id, community_id=community_id, kind=kind.value, label=label)
+
+    @property
+    def kind(self) -> AccountKind:
+        """What the account stands for.
+
+        Held as its plain value so that a snapshot (JSON) restores it exactly;
+        an enum attribute would come back as a bare string and every ``is``
+        comparison below would silently fail."""
+        return AccountKind(self.kind_value)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Account:
         """A copy for the repository's cache: every field is immutable but the

@@ -206,7 +206,7 @@ class Convention(Aggregate):
         if self.status is not ConventionStatus.DRAFT:
             raise InvalidTransition(f"only a draft can be adopted (this one is "
                                     f"{self.status})", field="status")
-        vote.check(_utc(now).date())
+        vote.check(aware(now, "now").date())  # the caller's local calendar day
         if self.effective_date < vote.meeting_date:
             raise DomainError("a convention cannot take effect before the meeting adopted "
                               "it", field="effective_date", rule="effective_before_meeting")
@@ -352,7 +352,8 @@ class Pledge(Aggregate):
         """The member's own report of whether they kept the convention on ``date``."""
         self._check_open("checked in")
         day = iso_date(date, "date")
-        if not self.pledged_at.date() <= day <= _utc(now).date():
+        local = aware(now, "now")  # calendar days in the caller's time zone
+        if not self.pledged_at.astimezone(local.tzinfo).date() <= day <= local.date():
             raise DomainError("a check-in is for a day between the pledge and today",
                               field="date", rule="check_in_date")
         if date in self.check_ins:

@@ -28,7 +28,9 @@ exactly one table (``web/problems.py``); nothing else knows about HTTP.
     ├── LogRangeError              a log index or tree size outside the log
     ├── LogIntegrityError          the stored log no longer matches itself or a
     │                              signed checkpoint (run ``civic-ledger verify``)
-    └── ProjectionStopped          a read model stopped at a failing event
+    ├── ProjectionStopped          a read model stopped at a failing event
+    └── partners (appended, see below): SignatureRefused, IdempotencyKeyMissing,
+        IdempotencyInFlight, IdempotencyKeyExpired, BatchRefused
 """
 
 from __future__ import annotations
@@ -171,3 +173,45 @@ class ProjectionStopped(LedgerError):
     """A read model stopped at a failing event; it serves nothing rather than stale data."""
 
     rule = "projection_stopped"
+
+
+# -- partner organisations (signed, idempotent, bulk postings) ----------------------
+
+
+class SignatureRefused(Unauthenticated):
+    """The request's HTTP message signature (RFC 9421) was refused."""
+
+    rule = "signature_refused"
+
+
+class IdempotencyKeyMissing(LedgerError):
+    """The request needs an Idempotency-Key header."""
+
+    rule = "idempotency_key_missing"
+
+
+class IdempotencyInFlight(LedgerError):
+    """A request with the same Idempotency-Key is still being processed; retry later."""
+
+    rule = "idempotency_in_flight"
+
+
+class IdempotencyKeyExpired(IdempotencyConflict):
+    """The Idempotency-Key was completed longer ago than replays are honoured."""
+
+    rule = "idempotency_key_expired"
+
+
+class BatchRefused(DomainError):
+    """An atomic batch was refused because some rows were; nothing was written.
+
+    ``results`` holds one primitive mapping per row (row number, outcome, and
+    for a refused row its rule, field and detail).
+    """
+
+    rule = "batch_refused"
+
+    def __init__(self, detail: str, *, results: list[dict[str, object]],
+                 field: str | None = "records") -> None:
+        super().__init__(detail, field=field)
+        self.results = results

@@ -7,8 +7,9 @@ gets the same answer, and so that the table can be read and tested on its own.
 Each :class:`Action` maps each role to a :class:`Scope`: ``ANY`` (any account
 of any community), ``OWN`` (only when the principal's subject — the member's
 or the partner organisation's account id — is one of the accounts concerned)
-or absent (refused). Administrators may do everything. A mediator is held to
-read-only, without personal data, until its duties are specified.
+or absent (refused). Administrators may do everything. A mediator reads like
+an auditor and, with staff, records mediation cases (with their parties'
+details and texts); auditors never receive personal data.
 
 Beyond *whether*, :func:`acting_as` decides *as whom*: the actor recorded in
 events, the channel (only staff and administrators may record service-window
@@ -50,6 +51,23 @@ class Action(StrEnum):
     READ_LOG = "read_log"                    # the verifiable log (unless public)
     READ_REPORT = "read_report"              # accounts: the organisation
     READ_DASHBOARD = "read_dashboard"
+    # partner organisations (docs/PARTNERS.md); signed postings are checked by signature
+    MANAGE_PARTNER_KEYS = "manage_partner_keys"        # accounts: the organisation
+    READ_PARTNER_KEYS = "read_partner_keys"            # accounts: the organisation
+    SET_PARTNER_CATEGORIES = "set_partner_categories"  # accounts: the organisation
+    SETTLE_PARTNER_CREDIT = "settle_partner_credit"    # confirm or contest; accounts:
+    #                                                    the volunteer and beneficiary
+    # civic records (docs/CIVIC.md): conventions, pledges, mediation cases
+    MANAGE_CONVENTION = "manage_convention"    # draft, adopt, file, retire
+    READ_CONVENTION = "read_convention"
+    MAKE_PLEDGE = "make_pledge"                # pledge, withdraw, renew; accounts: member
+    CHECK_IN_PLEDGE = "check_in_pledge"        # self-reported; accounts: the member
+    READ_PLEDGE = "read_pledge"                # accounts: the member
+    RECORD_MEDIATION = "record_mediation"      # every step of a case
+    READ_CASE = "read_case"                    # accounts: the member parties
+    READ_CASE_TEXT = "read_case_text"          # sealed texts; accounts: member parties
+    READ_PARTY_DETAILS = "read_party_details"  # non-member parties' personal details
+    ERASE_PARTY_DETAILS = "erase_party_details"
 
 
 class Scope(StrEnum):
@@ -83,6 +101,24 @@ POLICY: Mapping[Action, Mapping[Role, Scope]] = {
     Action.READ_LOG: {Role.AUDITOR: _A, Role.STAFF: _A},
     Action.READ_REPORT: {Role.STAFF: _A, Role.AUDITOR: _A, Role.PARTNER: _O},
     Action.READ_DASHBOARD: {Role.STAFF: _A, Role.AUDITOR: _A, Role.MEDIATOR: _A},
+    Action.MANAGE_PARTNER_KEYS: {Role.PARTNER: _O},
+    Action.READ_PARTNER_KEYS: {Role.STAFF: _A, Role.AUDITOR: _A, Role.PARTNER: _O},
+    Action.SET_PARTNER_CATEGORIES: {},
+    Action.SETTLE_PARTNER_CREDIT: {Role.STAFF: _A, Role.MEMBER: _O},
+    # civic records: mediators and staff write, members read their own, auditors read
+    # everything except personal data (sealed texts, party details)
+    Action.MANAGE_CONVENTION: {Role.STAFF: _A},
+    Action.READ_CONVENTION: {role: _A for role in Role},
+    Action.MAKE_PLEDGE: {Role.STAFF: _A, Role.MEMBER: _O},
+    Action.CHECK_IN_PLEDGE: {Role.MEMBER: _O},
+    Action.READ_PLEDGE: {Role.STAFF: _A, Role.AUDITOR: _A, Role.MEDIATOR: _A,
+                         Role.MEMBER: _O},
+    Action.RECORD_MEDIATION: {Role.STAFF: _A, Role.MEDIATOR: _A},
+    Action.READ_CASE: {Role.STAFF: _A, Role.MEDIATOR: _A, Role.AUDITOR: _A,
+                       Role.MEMBER: _O},
+    Action.READ_CASE_TEXT: {Role.STAFF: _A, Role.MEDIATOR: _A, Role.MEMBER: _O},
+    Action.READ_PARTY_DETAILS: {Role.STAFF: _A, Role.MEDIATOR: _A},
+    Action.ERASE_PARTY_DETAILS: {Role.STAFF: _A},
 }
 """Action -> role -> scope. Administrators are allowed everything and not listed."""
 

@@ -33,7 +33,13 @@ from domain.communities import (
     issuance_account_id,
     pool_account_id,
 )
-from domain.errors import IdempotencyConflict, NotFound, Unavailable, WrongAccountKind
+from domain.errors import (
+    DomainError,
+    IdempotencyConflict,
+    NotFound,
+    Unavailable,
+    WrongAccountKind,
+)
 from domain.rules import CommunityRules
 from domain.transfers import (
     SIDE_FIELDS,
@@ -289,9 +295,18 @@ class TimeBank(Application):
                               _side_field(request.kind, 0))
             credit = self._get(request.credit_account_id, Account, "account",
                                _side_field(request.kind, 1))
-            transfer = record_transfer(request, debit=debit, credit=credit,
-                                       rules=self._rules_of(debit.community_id),
-                                       now=self.clock())
+            try:
+                transfer = record_transfer(request, debit=debit, credit=credit,
+                                           rules=self._rules_of(debit.community_id),
+                                           now=self.clock())
+            except DomainError:
+                # A twin of this very request may have committed after our
+                # existence check: the limits then see its effect. It is the
+                # original, not a refusal.
+                existing = self._existing_transfer(request)
+                if existing is not None:
+                    return existing
+                raise
             indexes = self._commit(transfer, debit, credit)
             return TransferView.of(transfer, log_indexes=indexes)
         return self._retrying(command)

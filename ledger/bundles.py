@@ -128,8 +128,9 @@ def verify_bundle(stream: IO[bytes], vkey: str, kept_checkpoint: str | None = No
         report.size, report.origin = checkpoint.size, checkpoint.origin
         kept = _kept(kept_checkpoint, vkey, checkpoint.size, report)
         builder, kept_root = _fold(stream, checkpoint.size, kept, report)
-    except (ValueError, KeyError, TypeError, struct.error) as error:
-        report.findings.append(f"malformed bundle: {error}")
+    except (ValueError, KeyError, TypeError, struct.error, RecursionError,
+            OverflowError) as error:
+        report.findings.append(f"malformed bundle: {type(error).__name__}: {error}"[:300])
         return report
     report.root = builder.root()
     if builder.size != checkpoint.size or report.root != checkpoint.root:

@@ -191,10 +191,22 @@ class LoggedPostgresRecorder(PostgresApplicationRecorder):
     def _log_prefix(self) -> str:
         return f'"{self.datastore.schema}".' if self.datastore.schema else ""
 
+    def _create_table(self, curs: Any) -> None:
+        # eventsourcing's own DDL includes CREATE OR REPLACE FUNCTION, which two
+        # workers starting together would run into each other ("tuple
+        # concurrently updated"): take the same lock as all our table creation.
+        serialise_ddl(curs, "postgres")
+        super()._create_table(curs)
+
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> None:
         # The base class has locked the events table by now: appends are serial.
         super()._insert_stored_events(curs, stored_events, **kwargs)
+        # Flush the pipelined insert first, so that a conflict surfaces here and
+        # not inside our statements (which would leave the connection believing
+        # in prepared statements that never were).
+        with curs.connection.pipeline() as pipeline:
+            pipeline.sync()
         with curs.connection.cursor() as log_cursor:
             append_to_log(SqlLogTables(log_cursor, self._log_prefix, "%s"), stored_events)
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from projections.civic import CIVIC_SPECS  # conventions, mediation (no cycle: specs)
 from projections.store import Key, Table
 
 INT, BIG = "INTEGER", "BIGINT"
@@ -273,4 +274,5 @@ REPORTS_PROJECTION = Projection(
         "Transfer.Posted": report_posted,
     })
 
-PROJECTIONS: tuple[Projection, ...] = (ACCOUNTS_PROJECTION, REPORTS_PROJECTION)
+PROJECTIONS: tuple[Projection, ...] = (ACCOUNTS_PROJECTION, REPORTS_PROJECTION,
+                                      *(Projection(*spec) for spec in CIVIC_SPECS))

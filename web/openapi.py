@@ -16,6 +16,7 @@ from marshmallow import Schema, fields, missing, validate
 
 from domain.transfers import TransferKind
 from web import schemas as s
+from web.civic_openapi import CIVIC_OPERATIONS
 
 PROBLEM = "application/problem+json"
 STATUS_TEXT = {400: "Body is not valid JSON", 401: "No valid bearer token",
@@ -49,6 +50,14 @@ class Operation:
 
 _MOVE = (401, 403, 404, 409, 422, 503)
 LOG_ROLES = "admin, staff, auditor; anyone when the log is published (LOG_PUBLIC)"
+PARTNER_SIGNED = "the partner, signing with its key (RFC 9421), no bearer token"
+SIGNED = ("Signed (RFC 9421, ed25519) over at least `@method`, `@target-uri`, "
+          "`content-type`, `content-digest` (RFC 9530) and `idempotency-key`, with "
+          "`created`, `expires` (at most 300 s apart), `keyid` and `nonce`. Requires "
+          "`Idempotency-Key`: a retry gets the stored response (`Idempotent-Replayed: "
+          "true`) for 24 h; in flight: 409; other payload: 422. See docs/PARTNERS.md.")
+_SIGNED = (400, 401, 404, 409, 415, 422, 503)
+TEXT_PARAMETERS = frozenset({"key_id"})  # path parameters that are not UUIDs
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/healthz", "Liveness", 200, s.HealthOut, roles="anyone", errors=()),
     Operation("get", "/openapi.json", "This document", 200, None, roles="anyone",
@@ -133,6 +142,40 @@ OPERATIONS: tuple[Operation, ...] = (
               description="`format=csv` answers text/csv."),
     Operation("get", "/v1/communities/{community_id}/dashboard", "A community's dashboard",
               200, s.DashboardOut, roles="admin, staff, auditor, mediator"),
+    # -- partner organisations (docs/PARTNERS.md) --
+    Operation("get", "/v1/partners/{organisation_id}/keys", "A partner's keys", 200,
+              s.PartnerKeyringOut, roles="admin, staff, auditor; partner (own)"),
+    Operation("post", "/v1/partners/{organisation_id}/keys", "Trust a partner's public key",
+              201, s.PartnerKeyringOut, s.PartnerKeyIn, roles="admin; partner (own)",
+              description="Raw Ed25519 public key, base64. With `replaces`, the old key is "
+                          "revoked in the same step (rotation). Key ids and keys are never "
+                          "reused; sending the same key again changes nothing."),
+    Operation("post", "/v1/partners/{organisation_id}/keys/{key_id}/revocation",
+              "Revoke a partner's key", 200, s.PartnerKeyringOut, s.KeyRevocationIn,
+              roles="admin; partner (own)",
+              description="Optional body. A revoked key signs nothing new."),
+    Operation("put", "/v1/partners/{organisation_id}/categories",
+              "Set the categories a partner may record", 200, s.PartnerKeyringOut,
+              s.PartnerCategoriesIn, roles="admin", description="Empty: any category."),
+    Operation("post", "/v1/partners/{organisation_id}/credits", "Post a signed service credit",
+              201, s.TransferOut, s.PartnerCreditIn, roles=PARTNER_SIGNED,
+              description=SIGNED, errors=_SIGNED),
+    Operation("post", "/v1/partners/{organisation_id}/batches",
+              "Post up to 1,000 signed service records", 200, s.BatchOut, s.PartnerBatchIn,
+              query=s.PartnerBatchQuery, roles=PARTNER_SIGNED, errors=_SIGNED,
+              description=SIGNED + " Also takes `text/csv` (columns id, volunteer, minutes, "
+                          "category, service_date, pending, beneficiary; `mode` in the "
+                          "query). `atomic`: all rows or a 422 `batch_refused` problem "
+                          "with `results`; `per-item`: a result per row (1-based)."),
+    Operation("post", "/v1/partners/{organisation_id}/credits/{credit_id}/confirm",
+              "Confirm a pending partner credit", 200, s.TransferOut, s.ConfirmIn,
+              roles="admin, staff; member (the volunteer or the beneficiary)",
+              errors=_MOVE, description="Optional body."),
+    Operation("post", "/v1/partners/{organisation_id}/credits/{credit_id}/contest",
+              "Contest (void) a pending partner credit", 200, s.TransferOut, s.ContestIn,
+              roles="admin, staff; member (the volunteer or the beneficiary)",
+              errors=_MOVE, description="The reason is recorded as `contested: <reason>`."),
+    *(Operation(**row) for row in CIVIC_OPERATIONS),  # conventions, pledges, mediation
 )
 
 
@@ -168,17 +211,23 @@ def _operation(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
     for status in op.errors:
         doc["responses"][str(status)] = _content(PROBLEM, s.ProblemOut, components,
                                                  STATUS_TEXT[status])
+    if op.query is not None and "format" in op.query().fields:  # format=csv
+        doc["responses"][str(op.status)]["content"]["text/csv"] = {"schema": {"type": "string"}}
     if op.request is not None:
-        optional = op.path.endswith(("/confirm", "/void", "/reversal"))
+        for status in (400, 415):  # a body that is not JSON, or not declared as JSON
+            doc["responses"].setdefault(str(status), _content(
+                PROBLEM, s.ProblemOut, components, STATUS_TEXT[status]))
+        optional = op.path.endswith(("/confirm", "/void", "/reversal", "/revocation"))
         doc["requestBody"] = {"required": not optional, "content": {
             "application/json": {"schema": json_schema(op.request, components)}}}
-    doc["security"] = [] if op.roles == "anyone" else [{"bearer": []}]
+    doc["security"] = [] if op.roles in ("anyone", PARTNER_SIGNED) else [{"bearer": []}]
     return doc
 
 
 def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any]]:
     params = [{"name": part[1:-1], "in": "path", "required": True,
-               "schema": {"type": "string", "format": "uuid"}}
+               "schema": {"type": "string"} if part[1:-1] in TEXT_PARAMETERS
+               else {"type": "string", "format": "uuid"}}
               for part in op.path.split("/") if part.startswith("{")]
     if op.query is not None:
         for name, field in op.query().fields.items():
@@ -190,7 +239,7 @@ def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any
 
 def _content(media: str, schema: type[Schema] | None, components: dict[str, Any],
              description: str) -> dict[str, Any]:
-    if media == "text/plain":
+    if media.startswith("text/"):  # text/plain, text/html
         return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
     body = {"type": "object"} if schema is None else json_schema(schema, components)
     return {"description": description, "content": {media: {"schema": body}}}

@@ -39,6 +39,7 @@ from domain.errors import (
     Unauthenticated,
     Unavailable,
 )
+from domain.errors import IdempotencyInFlight, IdempotencyKeyMissing, SignatureRefused
 
 PROBLEM_TYPE_BASE = "https://civic-ledger.org/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -55,6 +56,9 @@ STATUS_BY_ERROR: Mapping[type[LedgerError], int] = {
     LogRangeError: 422,
     LogIntegrityError: 503,
     ProjectionStopped: 503,
+    SignatureRefused: 401,
+    IdempotencyKeyMissing: 400,
+    IdempotencyInFlight: 409,
 }
 """The one error -> status table; the most specific class in an error's MRO wins."""
 

@@ -200,17 +200,20 @@ class ReversalIn(Input):
     on_behalf_of = fields.UUID()
 
 
+INT64_MAX = 2**63 - 1  # the largest integer either database stores
+
+
 class AsOfQuery(Input):
     """A past moment: a time (ISO 8601 with offset) or a log index."""
 
     at = fields.AwareDateTime(load_default=None)
-    log_index = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    log_index = fields.Integer(load_default=None, validate=validate.Range(min=0, max=INT64_MAX))
 
 
 class StatementQuery(Input):
     """A page of a statement, newest first."""
 
-    before = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    before = fields.Integer(load_default=None, validate=validate.Range(min=1, max=INT64_MAX))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
 
@@ -224,22 +227,84 @@ class ReportQuery(Input):
 class LogEntriesQuery(Input):
     """A page of log entries."""
 
-    start = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    start = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT64_MAX))
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
 
 
 class InclusionQuery(Input):
     """Which leaf, in which tree size."""
 
-    index = fields.Integer(required=True, validate=validate.Range(min=0))
-    size = fields.Integer(required=True, validate=validate.Range(min=1))
+    index = fields.Integer(required=True, validate=validate.Range(min=0, max=INT64_MAX))
+    size = fields.Integer(required=True, validate=validate.Range(min=1, max=INT64_MAX))
 
 
 class ConsistencyQuery(Input):
     """Between which two tree sizes."""
 
-    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=1))
-    to = fields.Integer(required=True, validate=validate.Range(min=1))
+    from_ = fields.Integer(required=True, data_key="from",
+                           validate=validate.Range(min=1, max=INT64_MAX))
+    to = fields.Integer(required=True, validate=validate.Range(min=1, max=INT64_MAX))
+
+
+# Partner organisations (docs/PARTNERS.md). A signed posting names no payer: the
+# organisation in the URL pays, so a partner cannot post for another.
+BATCH_MODES = ["atomic", "per-item"]
+MAX_BATCH_ROWS = 1000
+
+
+class PartnerCreditIn(Input):
+    """One service record of a partner (a signed posting, or one batch row)."""
+
+    id = fields.UUID(required=True, attribute="transfer_id")
+    volunteer = fields.UUID(required=True)
+    minutes = minutes(required=True)
+    category = text(100, required=True)
+    service_date = IsoDate(required=True)
+    pending = StrictBoolean(load_default=False)
+    beneficiary = fields.UUID(load_default=None, allow_none=True, metadata={
+        "description": "the member the service was for; they may confirm or contest"})
+
+
+class PartnerBatchIn(Input):
+    """Up to 1,000 service records; `atomic` writes all or nothing, `per-item` each
+    row that passes."""
+
+    mode = fields.String(load_default="atomic", validate=validate.OneOf(BATCH_MODES))
+    records = fields.List(fields.Dict(), required=True,
+                          validate=validate.Length(1, MAX_BATCH_ROWS))
+
+
+class PartnerBatchQuery(Input):
+    """How a CSV batch is posted."""
+
+    mode = fields.String(load_default="atomic", validate=validate.OneOf(BATCH_MODES))
+
+
+class PartnerKeyIn(Input):
+    """A public key to trust: raw Ed25519, base64; `replaces` rotates an old key out."""
+
+    key_id = text(128, required=True)
+    public_key = text(64, required=True)
+    replaces = text(128)
+    reason = fields.String(load_default="rotated", validate=validate.Length(0, 200))
+
+
+class KeyRevocationIn(Input):
+    """Optional body of a key revocation."""
+
+    reason = fields.String(load_default="", validate=validate.Length(0, 200))
+
+
+class PartnerCategoriesIn(Input):
+    """The categories a partner may record; empty allows any."""
+
+    categories = fields.List(text(100), required=True)
+
+
+class ContestIn(Input):
+    """Why a pending partner credit is contested."""
+
+    reason = text(500, required=True)
 
 
 # -- responses -----------------------------------------------------------------------
@@ -469,6 +534,51 @@ class ProblemOut(Schema):
     rule = fields.String()
     field = fields.String(allow_none=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class PartnerKeyOut(Schema):
+    """One key of a partner's keyring (public keys are not secret)."""
+
+    key_id = fields.String()
+    public_key = fields.String()
+    added_at = fields.DateTime()
+    revoked = fields.Boolean()
+    reason = fields.String()
+
+
+class PartnerKeyringOut(Schema):
+    """A partner organisation's keys and allowed categories (empty: any)."""
+
+    organisation = fields.UUID(attribute="organisation_id")
+    categories = fields.List(fields.String())
+    keys = fields.List(fields.Nested(PartnerKeyOut))
+    version = fields.Integer()
+    log_indexes = fields.List(fields.Integer())
+
+
+class BatchRowOut(Schema):
+    """One row's outcome: created, exists, refused (with rule, field, detail) or
+    not_written (an atomic batch refused for other rows)."""
+
+    row = fields.Integer(metadata={"description": "1-based; a CSV header is not a row"})
+    id = fields.String(allow_none=True)
+    outcome = fields.String()
+    state = fields.String(allow_none=True)
+    rule = fields.String(allow_none=True)
+    field = fields.String(allow_none=True)
+    detail = fields.String(allow_none=True)
+
+
+class BatchOut(Schema):
+    """What a batch did, row by row."""
+
+    mode = fields.String()
+    rows = fields.Integer()
+    created = fields.Integer()
+    exists = fields.Integer()
+    refused = fields.Integer()
+    results = fields.List(fields.Nested(BatchRowOut))
+    log_indexes = fields.List(fields.Integer())
 
 
 # -- reading the request -----------------------------------------------------------

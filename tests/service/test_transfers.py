@@ -16,6 +16,7 @@ from domain.errors import (
     StorageCapExceeded,
     WrongAccountKind,
 )
+from domain.accounts import AccountKind
 from domain.transfers import TransferRequest
 from ledger.application import TimeBank
 
@@ -213,3 +214,27 @@ def test_the_process_environment_cannot_switch_off_the_log(monkeypatch, database
         assert bank.audit_log.size() == 3
     finally:
         bank.close()
+
+
+def test_an_account_loaded_from_a_snapshot_keeps_its_kind_and_limits(bank, town,
+                                                                     database_url,
+                                                                     master_key):
+    bank.set_budget(town["org"], 155)
+    for day in range(1, 106):  # past the snapshot interval of 100 events
+        bank.record(request("service_credit", town["org"], town["bo"], 1,
+                            service_date=f"2026-{1 + day // 28:02d}-{1 + day % 28:02d}"))
+    if database_url == "memory://":
+        return  # nothing survives a new application in memory
+    from ledger.storage import Database
+    fresh = TimeBank(Database.parse(database_url), master_key)
+    try:
+        org = fresh.repository.get(town["org"])
+        assert org.version > 100 and fresh.snapshots is not None
+        assert fresh.snapshots.get(town["org"], desc=True, limit=1)
+        assert org.kind is AccountKind.ORGANISATION
+        assert fresh.account(town["org"]).available == 50
+        with pytest.raises(InsufficientBalance):
+            fresh.record(request("service_credit", town["org"], town["ada"], 51))
+        fresh.record(request("service_credit", town["org"], town["ada"], 10))
+    finally:
+        fresh.close()

@@ -24,7 +24,7 @@ def test_health_answers_without_a_token(api):
     assert response.status_code == 200
     health = response.get_json()
     assert (health["status"], health["storage"]) == ("ok", "memory")
-    assert set(health["projections"]) == {"accounts", "reports"}
+    assert set(health["projections"]) == {"accounts", "reports", "conventions", "mediation"}
     behind = health["projections"]["accounts"]["lag"]
     assert behind == api.town.bank.recorder.max_notification_id() > 0
     api.get(f"/v1/accounts/{api.town.ada}")  # a read catches the read models up

@@ -12,22 +12,28 @@ from web.auth import authenticate_request
 from web.blueprints import (
     accounts,
     communities,
+    conventions,
     credits,
     donations,
     gifts,
     health,
     log,
+    mediation,
     members,
     openapi,
     organisations,
+    partners,
+    pledges,
     redemptions,
     transfers,
 )
 
-PUBLIC: tuple[Blueprint, ...] = (health.bp, openapi.bp, log.bp)  # log guards itself
+PUBLIC: tuple[Blueprint, ...] = (health.bp, openapi.bp, log.bp,  # log guards itself
+                                 partners.signed)  # signed by the partner instead
 GUARDED: tuple[Blueprint, ...] = (communities.bp, members.bp, organisations.bp, credits.bp,
                                   redemptions.bp, gifts.bp, donations.bp, transfers.bp,
-                                  accounts.bp)
+                                  accounts.bp, partners.bp,
+                                  conventions.bp, pledges.bp, mediation.bp)  # civic
 
 
 def register(app: Flask) -> None:

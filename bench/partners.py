@@ -1,0 +1,195 @@
+"""Partner postings: rows per second in bulk against credits per second one by one.
+
+The same N service records (the workload of ``bench.credits``: no row trips a
+rule) are posted by a partner organisation four ways, each in a fresh store:
+
+* **single, application**: one signed request per record, through the ledger
+  only — sign, ``PartnerDesk.verify`` (Ed25519, nonce), ``evidence_of``,
+  ``PartnerDesk.post`` (in-flight claim, one save of the transfer, both
+  accounts and the ``IdempotencyRecord`` with the signature and the body,
+  claim released);
+* **bulk, application**: the same, 1,000 records per request, atomic mode;
+* **single, HTTP** and **bulk, HTTP**: the same requests through the Flask
+  app (``test_client``: routing, marshmallow, JSON, the problem mapping; no
+  network), signed by ``web.partner_client``.
+
+Operations are *rows*; latencies are per request. The signing is inside the
+timed loop (a partner pays it too), building the records is not.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import os
+import pstats
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID, uuid4
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bench import Measurement, peak_rss_kib, percentile
+from bench.credits import check_all_posted, credit_requests, settle_town, storage_settings
+from ledger.application import TimeBank
+from ledger.batches import CreditRecord
+from ledger.evidence import evidence_of
+from ledger.httpsig import RequestParts
+from ledger.idempotency import fingerprint
+from ledger.partners import Claim, PartnerDesk
+from ledger.storage import Database
+from web.app import create_app
+from web.partner_client import PartnerClient, public_key_of
+from web.signatures import PARTNERS_EXTENSION
+
+BATCH_ROWS = 1000
+Call = Callable[[], Any]
+
+
+def _records(bank: TimeBank, n: int) -> tuple[Any, list[dict[str, Any]]]:
+    town = settle_town(bank, n)
+    requests = credit_requests(town, n)
+    return town, [{"id": str(r.transfer_id), "volunteer": str(r.credit_account_id),
+                   "minutes": r.minutes, "category": r.category,
+                   "service_date": r.service_date} for r in requests]
+
+
+def _application_call(desk: PartnerDesk, client: PartnerClient, chunk: list[dict[str, Any]],
+                      single: bool) -> Call:
+    def call() -> None:
+        payload = chunk[0] if single else {"mode": "atomic", "records": chunk}
+        body = json.dumps(payload).encode()
+        url = client.url("credits" if single else "batches")
+        key = str(uuid4())
+        headers = client.signed_headers("POST", url, "application/json", body, key)
+        parts = RequestParts("POST", url, headers, body)
+        organisation = UUID(client.organisation_id)
+        evidence = evidence_of(parts, desk.verify(organisation, parts))
+        claim = Claim(organisation, key,
+                      fingerprint("POST", urlsplit(url).path, "application/json", body))
+        rows = [CreditRecord(row=i + 1, transfer_id=UUID(r["id"]),
+                             volunteer=UUID(r["volunteer"]), minutes=r["minutes"],
+                             category=r["category"], service_date=r["service_date"])
+                for i, r in enumerate(chunk)]
+        answer = desk.post(claim, evidence, rows, atomic=True, single=single,
+                           respond=lambda results: (200, {"rows": len(results)}))
+        if answer.status != 200:
+            raise RuntimeError(f"posting refused: {answer.body}")
+    return call
+
+
+def _http_call(client: PartnerClient, chunk: list[dict[str, Any]], single: bool) -> Call:
+    def call() -> None:
+        answer = (client.post_credit(chunk[0]) if single
+                  else client.post_batch(chunk, mode="atomic"))
+        if answer.status not in (200, 201):
+            raise RuntimeError(f"posting refused: {answer.status} {answer.body}")
+    return call
+
+
+def _flask_transport(app: Any) -> Any:
+    test_client = app.test_client()
+
+    def send(method: str, url: str, headers: Mapping[str, str], body: bytes,
+             timeout: float) -> tuple[int, Mapping[str, str], bytes]:
+        response = test_client.open(url, method=method, headers=dict(headers), data=body)
+        return response.status_code, dict(response.headers), response.get_data()
+    return send
+
+
+def _prepared(url: str, n: int, mode: str, via: str) -> tuple[TimeBank, list[Call], Any,
+                                                               list[dict[str, Any]]]:
+    bank = TimeBank(Database.parse(url), os.urandom(32))
+    app = create_app({"LEDGER": bank, "TESTING": True})
+    desk: PartnerDesk = app.extensions[PARTNERS_EXTENSION]
+    town, records = _records(bank, n)
+    private = Ed25519PrivateKey.generate()
+    desk.add_key(town.organisation_id, "bench-1", public_key_of(private))
+    client = PartnerClient("http://localhost", town.organisation_id, private, "bench-1",
+                           transport=_flask_transport(app))
+    size = 1 if mode == "single" else BATCH_ROWS
+    chunks = [records[i:i + size] for i in range(0, len(records), size)]
+    calls = [(_application_call(desk, client, c, size == 1) if via == "application"
+              else _http_call(client, c, size == 1)) for c in chunks]
+    return bank, calls, town, records
+
+
+def measure_partners(url: str, n: int, mode: str, via: str) -> Measurement:
+    """Post ``n`` records ``mode`` (single or bulk) ``via`` application or HTTP."""
+    bank, calls, town, records = _prepared(url, n, mode, via)
+    try:
+        latencies = []
+        cpu_started, started = time.process_time(), time.perf_counter()
+        for call in calls:
+            before = time.perf_counter()
+            call()
+            latencies.append(time.perf_counter() - before)
+        seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
+        check_all_posted(bank, town, credit_requests_like(records))
+        settings = storage_settings(bank)
+    finally:
+        bank.close()
+    latencies.sort()
+    return Measurement(label=f"partners: {mode} ({via})", backend=bank.database.backend,
+                       operations=n, seconds=seconds, cpu_seconds=cpu_seconds,
+                       p50_ms=percentile(latencies, 0.5) * 1000,
+                       p99_ms=percentile(latencies, 0.99) * 1000,
+                       peak_rss_kib=peak_rss_kib(), settings=settings)
+
+
+class _Minutes:
+    def __init__(self, minutes: int) -> None:
+        self.minutes = minutes
+
+
+def credit_requests_like(records: list[dict[str, Any]]) -> list[Any]:
+    """What ``check_all_posted`` needs of each record: its minutes."""
+    return [_Minutes(r["minutes"]) for r in records]
+
+
+def profile_bulk(url: str, n: int, top: int = 30) -> str:
+    """cProfile of ``n`` rows posted in atomic batches through the application."""
+    bank, calls, town, records = _prepared(url, n, "bulk", "application")
+    profiler = cProfile.Profile()
+    try:
+        profiler.enable()
+        for call in calls:
+            call()
+        profiler.disable()
+        check_all_posted(bank, town, credit_requests_like(records))
+    finally:
+        bank.close()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    out.write(f"cProfile of {n} partner rows in batches of {BATCH_ROWS} on {url}\n")
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+JOBS = (("single", "application"), ("bulk", "application"), ("single", "http"),
+        ("bulk", "http"))
+
+
+def table(grouped: list[list[Measurement]]) -> list[str]:
+    """One line per measurement (best run); ``x single``: rows/s over the single
+    posting's credits/s by the same path."""
+    bests = [max(runs, key=lambda m: m.per_second) for runs in grouped]
+    single = {m.label.split("(")[1]: m for m in bests if ": single" in m.label}
+    lines = []
+    for best, runs in zip(bests, grouped):
+        base = single.get(best.label.split("(")[1])
+        ratio = "" if base is None or base is best else \
+            f"{best.per_second / base.per_second:.1f}"
+        every = ", ".join(f"{m.per_second:,.0f}" for m in runs)
+        lines.append(f"{best.backend:<9} {best.label:<30} {best.operations:>6} "
+                     f"{best.per_second:>9,.1f} {best.p50_ms:>7.2f} {best.p99_ms:>7.2f} "
+                     f"{best.cpu_ms_per_op:>7.2f} {best.peak_rss_kib / 1024:>8.1f} "
+                     f"{ratio:>8}  {every}")
+    lines.append(f"{'':<9} (ops are rows; p50/p99 per request; the ratio column is "
+                 "x single: bulk rows/s over single credits/s by the same path)")
+    return lines
