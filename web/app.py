@@ -16,9 +16,7 @@ with the first request, not in the factory, so that a pre-forking server
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,54 +28,9 @@ from web import problems
 from projections.queries import ReadModels
 from web.auth import EXTENSION, READ_MODELS
 from web.blueprints import register as register_blueprints
+from web.sweepers import Sweeper
 
 SWEEPER_EXTENSION = "civic_ledger.sweeper"
-
-
-class ExpirySweeper:
-    """A daemon thread calling ``expire_pending()`` every ``interval`` seconds."""
-
-    def __init__(self, bank: TimeBank, models: ReadModels, interval: float,
-                 logger: logging.Logger) -> None:
-        self.bank = bank
-        self.models = models
-        self.interval = interval
-        self.logger = logger
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the thread unless it runs already (safe to call on every request)."""
-        if self._thread is not None:
-            return
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="civic-ledger-expiry-sweeper")
-                self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to finish and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        """True while the thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                voided = self.bank.expire_pending(
-                    self.models.expired_pending(self.bank.clock()))
-            except Exception:  # keep sweeping; a failed sweep is retried next round
-                self.logger.exception("expiry sweep failed")
-                continue
-            if voided:
-                self.logger.info("expiry sweep voided %d pending credits", len(voided))
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -95,8 +48,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     interval = config.get("EXPIRY_SWEEP_SECONDS")
     if interval:
-        sweeper = ExpirySweeper(bank, app.extensions[READ_MODELS], float(interval),
-                                app.logger)
+        models = app.extensions[READ_MODELS]
+        sweeper = Sweeper("expiry-sweeper",
+                          lambda: bank.expire_pending(models.expired_pending(bank.clock())),
+                          float(interval), app.logger, "voided %d expired pending credits")
         app.extensions[SWEEPER_EXTENSION] = sweeper
         app.before_request(sweeper.start)
     return app

@@ -5,7 +5,7 @@ every other resource: an administrator (or the partner itself) registers,
 rotates and revokes keys, an administrator narrows the categories, and the
 volunteer, the beneficiary or a coordinator confirms or contests a pending
 partner credit (confirmed automatically after the window by
-``web.partner_sweeper``). ``signed`` carries the partner's own writes; it
+``web.sweepers``). ``signed`` carries the partner's own writes; it
 authenticates by HTTP message signature instead (``web.signatures``), so it is
 mounted without the bearer hook. Views stay load -> one call -> dump; the rows of a
 CSV file are read in ``web.partner_rows``.
@@ -35,7 +35,7 @@ from ledger.partner_credits import AUTO_CONFIRM_AFTER
 from ledger.partners import PartnerDesk
 from web.auth import EXTENSION, act, permit
 from web.partner_rows import credit_record, csv_records, loaded_rows
-from web.partner_sweeper import ConfirmSweeper
+from web.sweepers import Sweeper
 from web.problems import ledger_problem, problem
 from web.schemas import (
     BatchOut,
@@ -73,7 +73,8 @@ def _install(state: BlueprintSetupState) -> None:
     interval = app.config.get("PARTNER_CONFIRM_SWEEP_SECONDS",
                               app.config.get("EXPIRY_SWEEP_SECONDS"))
     if interval:
-        sweeper = ConfirmSweeper(desk.credits, float(interval), app.logger)
+        sweeper = Sweeper("partner-confirmer", desk.credits.auto_confirm, float(interval),
+                          app.logger, "confirmed %d pending partner credits")
         app.extensions[SWEEPER_EXTENSION] = sweeper
         app.before_request(sweeper.start)
 
