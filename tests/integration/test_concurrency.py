@@ -16,12 +16,11 @@ from __future__ import annotations
 import multiprocessing
 import random
 import traceback
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID, uuid4
 
-import pytest
 
 from domain.errors import LedgerError, Unavailable
 from domain.transfers import TransferRequest
