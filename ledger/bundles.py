@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from hashlib import sha256
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 from uuid import UUID
@@ -35,6 +35,11 @@ TRANSFER_TOPIC = "domain.transfers:Transfer."
 TRANSFER_PREFIX = TRANSFER_TOPIC.encode()
 # Leaf data v1 (ledger.log.encode_leaf): format(1) id(16) version(8) topic length(4) topic
 _TOPIC_AT = 1 + 16 + 8 + 4
+
+try:  # orjson parses the transfer events about four times faster; json is the fallback
+    from orjson import loads as _json_loads
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _json_loads: Callable[[bytes], Any] = json.loads  # type: ignore[no-redef]
 
 
 def export_bundle(log: TransparencyLog, out: IO[bytes]) -> int:
@@ -172,42 +177,53 @@ def _kept(note: str | None, vkey: str, size: int, report: BundleReport
 
 def _fold(stream: IO[bytes], size: int, kept: tuple[int, bytes] | None,
           report: BundleReport) -> tuple[TreeBuilder, bytes | None]:
+    """The hot loop: read, hash and fold every entry; decode only transfer events.
+
+    Entries are cut from 1 MiB reads in place (no generator, no per-entry read
+    call) and leaf hashes are folded 4,096 at a time, stopping exactly at the
+    kept checkpoint's size to take its root."""
     builder, fold = TreeBuilder(), _BalanceFold()
     kept_size = kept[0] if kept is not None else -1
     kept_root = builder.root() if kept_size == 0 else None
-    loads, unpack = json.loads, _LEN.unpack_from
+    unpack, loads, prefix = _LEN.unpack_from, _json_loads, TRANSFER_PREFIX
+    name_at = _TOPIC_AT + len(prefix)
     hashes: list[bytes] = []
-    for data in _entries(stream, size):
-        hashes.append(sha256(b"\x00" + data).digest())
-        if data.startswith(TRANSFER_PREFIX, _TOPIC_AT):
-            (topic_len,) = unpack(data, _TOPIC_AT - 4)
-            state_at = _TOPIC_AT + topic_len + 4
-            name = data[_TOPIC_AT + len(TRANSFER_PREFIX):_TOPIC_AT + topic_len].decode()
-            fold.apply(name, data[1:17], loads(data[state_at:]))
-        if len(hashes) == 4096 or builder.size + len(hashes) == kept_size:
-            builder.extend(hashes)
-            hashes.clear()
-            if builder.size == kept_size:
-                kept_root = builder.root()
-    builder.extend(hashes)
-    report.balances = fold.result()
-    return builder, kept_root
-
-
-def _entries(stream: IO[bytes], size: int) -> Iterator[bytes]:
-    """Entries read in 1 MiB chunks (few system calls, bounded memory)."""
-    buffer, pos, unpack = b"", 0, _LEN.unpack_from
-    for _ in range(size):
+    append = hashes.append
+    buffer, pos, remaining = b"", 0, size
+    flush_at = _flush_point(0, kept_size)
+    while remaining:
         if len(buffer) - pos < 4:
             buffer, pos = _refill(stream, buffer, pos, 4)
         (length,) = unpack(buffer, pos)
         pos += 4
         if len(buffer) - pos < length:
             buffer, pos = _refill(stream, buffer, pos, length)
-        yield buffer[pos:pos + length]
+        data = buffer[pos:pos + length]
         pos += length
+        remaining -= 1
+        append(sha256(b"\x00" + data).digest())
+        if data.startswith(prefix, _TOPIC_AT):
+            (topic_len,) = unpack(data, _TOPIC_AT - 4)
+            name = data[name_at:_TOPIC_AT + topic_len].decode()
+            fold.apply(name, data[1:17], loads(data[_TOPIC_AT + topic_len + 4:]))
+        if len(hashes) == flush_at:
+            builder.extend(hashes)
+            hashes.clear()
+            if builder.size == kept_size:
+                kept_root = builder.root()
+            flush_at = _flush_point(builder.size, kept_size)
     if pos < len(buffer) or stream.read(1):
         raise ValueError("trailing data after the last entry")
+    builder.extend(hashes)
+    report.balances = fold.result()
+    return builder, kept_root
+
+
+def _flush_point(folded: int, kept_size: int) -> int:
+    """How many hashes to gather before the next fold (never past the kept size)."""
+    if folded < kept_size:
+        return min(4096, kept_size - folded)
+    return 4096
 
 
 def _refill(stream: IO[bytes], buffer: bytes, pos: int, need: int) -> tuple[bytes, int]:
