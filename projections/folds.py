@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from projections.civic import CIVIC_SPECS  # conventions, mediation (no cycle: specs)
 from projections.store import Key, Table
@@ -35,9 +35,11 @@ class Rows(Protocol):
     def append(self, table: str, row: dict[str, Any]) -> None: ...
 
 
-@dataclass(frozen=True)
-class Seen:
-    """One event as the fold sees it: its name, fields, and place in the log."""
+class Seen(NamedTuple):
+    """One event as the fold sees it: its name, fields, and place in the log.
+
+    A named tuple, not a frozen dataclass: one is made per event on the
+    rebuild path, and a frozen dataclass's ``__init__`` costs several times more."""
 
     name: str  # "Account.Debited"
     originator_id: str
@@ -110,12 +112,11 @@ def rules_changed(seen: Seen, rows: Rows) -> None:
 
 def account_opened(seen: Seen, rows: Rows) -> None:
     """A new account with zero balances."""
-    rows.put("rm_accounts", {
+    _statement(seen, rows, {
         "account_id": seen.originator_id, "community_id": _s(seen.fields["community_id"]),
         "kind": seen.fields["kind"], "label": seen.fields.get("label", ""), "balance": 0,
         "pending_in": 0, "pending_out": 0, "budget": 0, "erased": 0, "entries": 0,
-        "last_activity": None})
-    _statement(seen, rows, {})
+        "last_activity": None}, {})
 
 
 def account_changed(seen: Seen, rows: Rows) -> None:
@@ -127,8 +128,7 @@ def account_changed(seen: Seen, rows: Rows) -> None:
         row["budget"] = seen.fields["budget"]
     elif seen.name == "Account.Erased":
         row["erased"] = 1
-    rows.put("rm_accounts", row)
-    _statement(seen, rows, {})
+    _statement(seen, rows, row, {})
 
 
 def account_entry(seen: Seen, rows: Rows) -> None:
@@ -152,10 +152,9 @@ def account_entry(seen: Seen, rows: Rows) -> None:
     else:  # PendingReleased
         row[pending_col] -= minutes
     row["last_activity"] = seen.at
-    rows.put("rm_accounts", row)
     phase = {"PendingPosted": "settled", "PendingReleased": "released"}.get(
         kind, "pending" if f.get("pending") else "posted")
-    _statement(seen, rows, {"transfer_id": _s(f["transfer_id"]), "kind": f.get("kind"),
+    _statement(seen, rows, row, {"transfer_id": _s(f["transfer_id"]), "kind": f.get("kind"),
                             "direction": side,
                             "phase": phase, "minutes": minutes,
                             "counterparty": _s(f.get("counterparty_id")),
@@ -163,9 +162,9 @@ def account_entry(seen: Seen, rows: Rows) -> None:
                             "category": f.get("category"), "reason": f.get("reason")})
 
 
-def _statement(seen: Seen, rows: Rows, line: dict[str, Any]) -> None:
-    account = rows.get("rm_accounts", (seen.originator_id,))
-    assert account is not None  # the callers made or checked it
+def _statement(seen: Seen, rows: Rows, account: dict[str, Any],
+               line: dict[str, Any]) -> None:
+    """Count the entry on the account row (then saved) and append its statement line."""
     account["entries"] += 1
     rows.put("rm_accounts", account)
     transfer = rows.get("rm_transfers", (line["transfer_id"],)) if line.get(

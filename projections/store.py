@@ -136,7 +136,8 @@ class UnitOfWork:
 
     def put(self, table: str, row: dict[str, Any]) -> None:
         """Insert or replace a row (by its key columns)."""
-        key = tuple(row[k] for k in self._tables[table].keys)
+        keys = self._tables[table].keys
+        key = (row[keys[0]],) if len(keys) == 1 else tuple(row[k] for k in keys)
         self._rows[(table, key)] = row
         self._dirty[(table, key)] = row
         if self._warm is not None and table in self._warm.tables:
@@ -159,7 +160,7 @@ class UnitOfWork:
             self._cursor.executemany(self._views.sql(
                 f"INSERT INTO {{p}}{table} ({', '.join(cols)}) "
                 f"VALUES ({', '.join('?' for _ in cols)})"),
-                [tuple(r.get(c) for c in cols) for r in rows])
+                [tuple(map(r.get, cols)) for r in rows])
         self._dirty.clear()
         self._appended.clear()
 
@@ -170,4 +171,4 @@ class UnitOfWork:
             f"INSERT INTO {{p}}{spec.name} ({', '.join(cols)}) "
             f"VALUES ({', '.join('?' for _ in cols)}) "
             f"ON CONFLICT ({', '.join(spec.keys)}) DO UPDATE SET {updates}"),
-            [tuple(r.get(c) for c in cols) for r in rows])
+            [tuple(map(r.get, cols)) for r in rows])
