@@ -12,8 +12,9 @@ PROJECT_PACKAGES = {"domain", "ledger", "projections", "web", "bench", "tests"}
 ALLOWED: dict[str, set[str]] = {
     # folder: project packages and third-party roots it may import
     "domain": {"domain", "eventsourcing.domain"},
-    "ledger": {"domain", "ledger", "eventsourcing", "cryptography", "psycopg", "psycopg_pool"},
-    "projections": {"domain", "ledger", "projections", "eventsourcing", "psycopg"},
+    "ledger": {"domain", "ledger", "eventsourcing", "cryptography", "psycopg", "psycopg_pool",
+               "orjson"},
+    "projections": {"domain", "ledger", "projections", "eventsourcing", "psycopg", "orjson"},
     "web": {"domain", "ledger", "projections", "web", "flask", "marshmallow", "werkzeug",
             "gunicorn", "eventsourcing", "cryptography"},
 }
