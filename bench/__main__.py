@@ -184,21 +184,21 @@ def in_child(job: Job) -> Measurement:
 
 def sqlite_jobs(tmp: Path, n: int, run: int) -> list[Job]:
     """The application and its two references, each on a new SQLite file."""
-    from bench.credits import measure_application, measure_application_unlogged
+    from bench.credits import measure_application
     from bench.reference import measure_sqlite
     return [(measure_application, (f"sqlite:///{tmp / f'app-{run}.sqlite'}", n)),
-            (measure_application_unlogged, (f"sqlite:///{tmp / f'nolog-{run}.sqlite'}", n)),
+            (measure_application, (f"sqlite:///{tmp / f'nolog-{run}.sqlite'}", n, False)),
             (measure_sqlite, (str(tmp / f"raw1-{run}.sqlite"), n, 1)),
             (measure_sqlite, (str(tmp / f"raw3-{run}.sqlite"), n, 3))]
 
 
 def postgres_jobs(dsn: str, n: int, run: int) -> list[Job]:
     """The application and its two references, each in a new schema."""
-    from bench.credits import measure_application, measure_application_unlogged
+    from bench.credits import measure_application
     from bench.reference import measure_postgres
     return [(measure_application, (ledger_url(dsn, fresh_schema(dsn, f"app_{run}")), n)),
-            (measure_application_unlogged,
-             (ledger_url(dsn, fresh_schema(dsn, f"nolog_{run}")), n)),
+            (measure_application, (ledger_url(dsn, fresh_schema(dsn, f"nolog_{run}")), n,
+                                   False)),
             (measure_postgres, (dsn, fresh_schema(dsn, f"raw1_{run}"), n, 1)),
             (measure_postgres, (dsn, fresh_schema(dsn, f"raw3_{run}"), n, 3))]
 

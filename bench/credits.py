@@ -109,15 +109,17 @@ def check_all_posted(bank: TimeBank, town: Town, requests: list[TransferRequest]
                            "not every credit was posted")
 
 
-def measure_application(url: str, n: int) -> Measurement:
-    """Time ``n`` calls of ``TimeBank.record`` on a fresh store at ``url``."""
-    bank = TimeBank(Database.parse(url), os.urandom(32))
+def measure_application(url: str, n: int, logged: bool = True) -> Measurement:
+    """Time ``n`` calls of ``TimeBank.record`` on a fresh store at ``url``
+    (``logged=False``: the same without the verifiable log, for its cost)."""
+    bank_class = TimeBank if logged else UnloggedTimeBank
+    label = "application: service credit" if logged else "application without the log"
+    bank = bank_class(Database.parse(url), os.urandom(32))
     try:
         town = settle_town(bank, n)
         requests = credit_requests(town, n)
         calls = [partial(bank.record, request) for request in requests]
-        result = timed_loop("application: service credit", bank.database.backend,
-                            calls, storage_settings(bank))
+        result = timed_loop(label, bank.database.backend, calls, storage_settings(bank))
         check_all_posted(bank, town, requests)
     finally:
         bank.close()
@@ -155,18 +157,3 @@ class UnloggedTimeBank(TimeBank):
         environment = super().construct_env(name, env)
         environment.pop("APPLICATION_RECORDER_TOPIC", None)
         return environment
-
-
-def measure_application_unlogged(url: str, n: int) -> Measurement:
-    """``measure_application`` without the log, for the log's cost per write."""
-    bank = UnloggedTimeBank(Database.parse(url), os.urandom(32))
-    try:
-        town = settle_town(bank, n)
-        requests = credit_requests(town, n)
-        calls = [partial(bank.record, request) for request in requests]
-        result = timed_loop("application without the log", bank.database.backend,
-                            calls, storage_settings(bank))
-        check_all_posted(bank, town, requests)
-    finally:
-        bank.close()
-    return result
