@@ -31,6 +31,7 @@ class Rows(Protocol):
     """What a fold may do."""
 
     def get(self, table: str, key: Key) -> dict[str, Any] | None: ...
+    def peek(self, table: str, key: Key) -> dict[str, Any] | None: ...
     def put(self, table: str, row: dict[str, Any]) -> None: ...
     def append(self, table: str, row: dict[str, Any]) -> None: ...
 
@@ -167,16 +168,20 @@ def _statement(seen: Seen, rows: Rows, account: dict[str, Any],
     """Count the entry on the account row (then saved) and append its statement line."""
     account["entries"] += 1
     rows.put("rm_accounts", account)
-    transfer = rows.get("rm_transfers", (line["transfer_id"],)) if line.get(
+    row = {"account_id": seen.originator_id, "entry_no": account["entries"],
+           "log_index": seen.log_index, "at": seen.at, "event": seen.name.split(".")[1]}
+    transfer = rows.peek("rm_transfers", (line["transfer_id"],)) if line.get(
         "transfer_id") else None
-    meta = {k: transfer[k] for k in ("kind", "actor", "on_behalf_of", "channel",
-                                     "category")} if transfer else {}
-    rows.append("rm_statements", {
-        "account_id": seen.originator_id, "entry_no": account["entries"],
-        "log_index": seen.log_index, "at": seen.at, "event": seen.name.split(".")[1],
-        **meta, **{k: v for k, v in line.items() if v is not None},
-        "balance_after": account["balance"], "pending_in_after": account["pending_in"],
-        "pending_out_after": account["pending_out"]})
+    if transfer is not None:
+        for column in ("kind", "actor", "on_behalf_of", "channel", "category"):
+            row[column] = transfer[column]
+    for column, value in line.items():
+        if value is not None:
+            row[column] = value
+    row["balance_after"] = account["balance"]
+    row["pending_in_after"] = account["pending_in"]
+    row["pending_out_after"] = account["pending_out"]
+    rows.append("rm_statements", row)
 
 
 def transfer_recorded(seen: Seen, rows: Rows) -> None:

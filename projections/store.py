@@ -117,6 +117,11 @@ class UnitOfWork:
 
     def get(self, table: str, key: Key) -> dict[str, Any] | None:
         """The row (a copy you may change and :meth:`put`), or None."""
+        row = self.peek(table, key)
+        return dict(row) if row is not None else None
+
+    def peek(self, table: str, key: Key) -> dict[str, Any] | None:
+        """The row itself, to read only (no copy), or None."""
         slot = (table, key)
         warm = self._warm
         if slot not in self._rows and warm is not None and table in warm.tables:
@@ -131,8 +136,7 @@ class UnitOfWork:
                 f"SELECT * FROM {{p}}{table} WHERE {where}"), key)
             found = self._cursor.fetchone()
             self._rows[slot] = dict(found) if found is not None else None
-        row = self._rows[slot]
-        return dict(row) if row is not None else None
+        return self._rows[slot]
 
     def put(self, table: str, row: dict[str, Any]) -> None:
         """Insert or replace a row (by its key columns)."""
