@@ -12,7 +12,10 @@ belongs to that measurement alone) and print them side by side.
 
 from __future__ import annotations
 
+import cProfile
+import io
 import math
+import pstats
 import resource
 import time
 from collections.abc import Callable, Sequence
@@ -84,3 +87,13 @@ def timed_loop(label: str, backend: str, calls: Sequence[Callable[[], object]],
                        p50_ms=percentile(latencies, 0.50) * 1000,
                        p99_ms=percentile(latencies, 0.99) * 1000,
                        peak_rss_kib=peak_rss_kib(), settings=dict(settings or {}))
+
+
+def profile_report(profiler: cProfile.Profile, title: str, top: int) -> str:
+    """A cProfile's top costs, by own time and by total time, under ``title``."""
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    out.write(title + "\n")
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()

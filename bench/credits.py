@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import cProfile
 import datetime as dt
-import io
 import math
 import os
-import pstats
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
-from bench import Measurement, sqlite_synchronous, timed_loop
+from bench import Measurement, profile_report, sqlite_synchronous, timed_loop
 from domain.rules import CommunityRules
 from domain.transfers import TransferRequest
 from ledger.application import TimeBank
@@ -140,12 +138,7 @@ def profile_application(url: str, n: int, top: int = 25) -> str:
         check_all_posted(bank, town, requests)
     finally:
         bank.close()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out).strip_dirs()
-    out.write(f"cProfile of {n} service credits on {url}\n")
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    return out.getvalue()
+    return profile_report(profiler, f"cProfile of {n} service credits on {url}", top)
 
 
 class UnloggedTimeBank(TimeBank):

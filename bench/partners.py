@@ -20,19 +20,17 @@ timed loop (a partner pays it too), building the records is not.
 from __future__ import annotations
 
 import cProfile
-import io
 import json
 import os
-import pstats
-import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench import Measurement, peak_rss_kib, percentile
+from bench import Measurement, profile_report, timed_loop
 from bench.credits import check_all_posted, credit_requests, settle_town, storage_settings
 from ledger.application import TimeBank
 from ledger.batches import CreditRecord
@@ -121,24 +119,13 @@ def measure_partners(url: str, n: int, mode: str, via: str) -> Measurement:
     """Post ``n`` records ``mode`` (single or bulk) ``via`` application or HTTP."""
     bank, calls, town, records = _prepared(url, n, mode, via)
     try:
-        latencies = []
-        cpu_started, started = time.process_time(), time.perf_counter()
-        for call in calls:
-            before = time.perf_counter()
-            call()
-            latencies.append(time.perf_counter() - before)
-        seconds = time.perf_counter() - started
-        cpu_seconds = time.process_time() - cpu_started
+        timed = timed_loop(f"partners: {mode} ({via})", bank.database.backend, calls,
+                           storage_settings(bank))
         check_all_posted(bank, town, credit_requests_like(records))
-        settings = storage_settings(bank)
     finally:
         bank.close()
-    latencies.sort()
-    return Measurement(label=f"partners: {mode} ({via})", backend=bank.database.backend,
-                       operations=n, seconds=seconds, cpu_seconds=cpu_seconds,
-                       p50_ms=percentile(latencies, 0.5) * 1000,
-                       p99_ms=percentile(latencies, 0.99) * 1000,
-                       peak_rss_kib=peak_rss_kib(), settings=settings)
+    # A bulk call posts many rows: the rate is rows, not calls.
+    return replace(timed, operations=n)
 
 
 class _Minutes:
@@ -163,12 +150,8 @@ def profile_bulk(url: str, n: int, top: int = 30) -> str:
         check_all_posted(bank, town, credit_requests_like(records))
     finally:
         bank.close()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out).strip_dirs()
-    out.write(f"cProfile of {n} partner rows in batches of {BATCH_ROWS} on {url}\n")
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    return out.getvalue()
+    return profile_report(
+        profiler, f"cProfile of {n} partner rows in batches of {BATCH_ROWS} on {url}", top)
 
 
 JOBS = (("single", "application"), ("bulk", "application"), ("single", "http"),
