@@ -123,11 +123,9 @@ def allow_categories(organisation_id: UUID) -> ResponseReturnValue:
 @bp.post("/<uuid:organisation_id>/credits/<uuid:credit_id>/confirm")
 def confirm_credit(organisation_id: UUID, credit_id: UUID) -> ResponseReturnValue:
     """Post a pending partner credit."""
-    data = body(ConfirmIn())
-    desk = partner_desk()
-    acting = act(Action.SETTLE_PARTNER_CREDIT, data, desk.credits.parties(organisation_id, credit_id))
-    view = desk.credits.confirm(organisation_id, credit_id, actor=acting["actor"],
-                        channel=acting["channel"])
+    acting = _settling(organisation_id, credit_id, body(ConfirmIn()))
+    view = partner_desk().credits.confirm(organisation_id, credit_id, actor=acting["actor"],
+                                          channel=acting["channel"])
     return TransferOut().dump(view)
 
 
@@ -135,11 +133,16 @@ def confirm_credit(organisation_id: UUID, credit_id: UUID) -> ResponseReturnValu
 def contest_credit(organisation_id: UUID, credit_id: UUID) -> ResponseReturnValue:
     """Void a pending partner credit with the reason it is contested."""
     data = body(ContestIn())
-    desk = partner_desk()
-    acting = act(Action.SETTLE_PARTNER_CREDIT, data, desk.credits.parties(organisation_id, credit_id))
-    view = desk.credits.contest(organisation_id, credit_id, actor=acting["actor"],
-                        reason=data["reason"])
+    acting = _settling(organisation_id, credit_id, data)
+    view = partner_desk().credits.contest(organisation_id, credit_id, actor=acting["actor"],
+                                          reason=data["reason"])
     return TransferOut().dump(view)
+
+
+def _settling(organisation_id: UUID, credit_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
+    """Who confirms or contests: the volunteer, the beneficiary or a coordinator."""
+    parties = partner_desk().credits.parties(organisation_id, credit_id)
+    return act(Action.SETTLE_PARTNER_CREDIT, data, parties)
 
 
 # -- signed postings ------------------------------------------------------------------------
