@@ -18,7 +18,7 @@ import datetime as dt
 import random
 from dataclasses import replace
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -61,7 +61,6 @@ from ledger.views import AccountView, HistoryEntry, MemberView, TransferView
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 12
-_RECORDED_TOPIC = "domain.transfers:Transfer.Recorded"
 
 
 def utcnow() -> dt.datetime:
@@ -381,32 +380,18 @@ class TimeBank(Application):
         """One transfer."""
         return TransferView.of(self._get(transfer_id, Transfer, "transfer", "id"))
 
-    def expire_pending(self, candidates: Iterable[UUID] | None = None) -> list[UUID]:
-        """Void every pending credit past its expiry; returns the ids voided.
-
-        ``candidates`` (from the read models' index of open reservations) limits
-        the check; without it the log is scanned for pending credits.
-        """
+    def expire_pending(self, candidates: Iterable[UUID]) -> list[UUID]:
+        """Void each candidate that is a pending credit past its expiry; returns the
+        ids voided. The candidates come from the read models' index of open
+        reservations (``ReadModels.expire_pending``); each is re-checked here."""
         now = self.clock()
         voided = []
-        ids = self._pending_transfer_ids() if candidates is None else candidates
-        for transfer_id in ids:
+        for transfer_id in candidates:
             transfer = self._get(transfer_id, Transfer, "transfer", "id")
             if transfer.is_expired(now):
                 self.void(transfer_id, actor="system:expiry", reason="expired")
                 voided.append(transfer_id)
         return voided
-
-    def _pending_transfer_ids(self) -> Iterator[UUID]:
-        start = 1
-        while True:
-            batch = self.recorder.select_notifications(start, 500, topics=[_RECORDED_TOPIC])
-            for notification in batch:
-                if self.mapper.to_domain_event(notification).pending:
-                    yield UUID(str(notification.originator_id))
-            if len(batch) < 500:
-                return
-            start = batch[-1].id + 1
 
     # -- history --------------------------------------------------------------------
 

@@ -105,6 +105,10 @@ class ReadModels:
         return [UUID(r["transfer_id"]) for r in rows
                 if dt.datetime.fromisoformat(r["expires_at"]) <= now]
 
+    def expire_pending(self) -> list[UUID]:
+        """The expiry sweep: void every pending credit past its expiry."""
+        return self.bank.expire_pending(self.expired_pending(self.bank.clock()))
+
     # -- reports ------------------------------------------------------------------------
 
     def organisation_report(self, org_id: UUID) -> dict[str, Any]:

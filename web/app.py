@@ -48,9 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     interval = config.get("EXPIRY_SWEEP_SECONDS")
     if interval:
-        models = app.extensions[READ_MODELS]
-        sweeper = Sweeper("expiry-sweeper",
-                          lambda: bank.expire_pending(models.expired_pending(bank.clock())),
+        sweeper = Sweeper("expiry-sweeper", app.extensions[READ_MODELS].expire_pending,
                           float(interval), app.logger, "voided %d expired pending credits")
         app.extensions[SWEEPER_EXTENSION] = sweeper
         app.before_request(sweeper.start)

@@ -38,6 +38,7 @@ from ledger.demo import (
 )
 from ledger.keys import KeyDirectory, KeyMissing
 from ledger.tokens import Role
+from projections.queries import ReadModels
 from web import audit_cli, partner_cli
 from web.app import create_app
 from web.server import LedgerServer, bind_address, server_options
@@ -219,7 +220,7 @@ def run_expire(args: argparse.Namespace, settings: Settings) -> int:
     """``expire``: one expiry sweep."""
     bank = open_bank(settings)
     try:
-        voided = bank.expire_pending()
+        voided = ReadModels(bank).expire_pending()
     finally:
         bank.close()
     for transfer_id in voided:

@@ -136,7 +136,8 @@ def test_expired_pending_credits_are_voided_by_the_sweep(bank, town):
                                   pending=True))
     later = pending.expires_at + dt.timedelta(seconds=1)
     bank.clock = lambda: later
-    assert bank.expire_pending() == [pending.id]
+    from projections.queries import ReadModels
+    assert ReadModels(bank).expire_pending() == [pending.id]
     assert bank.transfer(pending.id).void_reason == "expired"
     assert bank.account(town["ada"]).pending_in == 0
 
