@@ -31,7 +31,6 @@ from ledger.merkle import (
 )
 
 
-BadLogRange = LogRangeError
 __all__ = ["LogIntegrityError", "LogRangeError", "TransparencyLog"]
 
 
@@ -47,7 +46,6 @@ class LogSource(Protocol):
     """Storage reads the log needs."""
 
     def state(self) -> tuple[int, list[bytes]]: ...
-    def node(self, level: int, index: int) -> bytes | None: ...
     def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]: ...
     def entries(self, start: int, limit: int) -> list[Entry]: ...
     def latest_checkpoint(self) -> tuple[int, bytes, str] | None: ...
@@ -117,13 +115,16 @@ class TransparencyLog:
     def entries(self, start: int, limit: int) -> list[Entry]:
         """Leaves from ``start``, in index order."""
         if start < 0 or limit < 1:
-            raise BadLogRange("start must be >= 0 and limit >= 1", field="start")
+            raise LogRangeError("start must be >= 0 and limit >= 1", field="start")
         return self._source.entries(start, limit)
 
     def leaf_hash(self, index: int) -> bytes:
         """The stored leaf hash at ``index``."""
         self._check_index(index, self.size())
-        return self._node(0, index)
+        found = self._source.nodes([(0, index)]).get((0, index))
+        if found is None:
+            raise LogIntegrityError(f"log leaf {index} is missing")
+        return found
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
         """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size``."""
@@ -135,7 +136,7 @@ class TransparencyLog:
         """RFC 9162 consistency proof between two tree sizes."""
         self._check_size(size2, self.size())
         if not 0 < size1 <= size2:
-            raise BadLogRange("need 0 < from <= to", field="from")
+            raise LogRangeError("need 0 < from <= to", field="from")
         return self._with_nodes(
             lambda hash_range: consistency_proof(size1, size2, hash_range))
 
@@ -176,21 +177,15 @@ class TransparencyLog:
             raise LogIntegrityError(f"log node {missing[0]} is missing")
         return compute(hash_range_from_nodes(lambda level, index: found[(level, index)]))
 
-    def _node(self, level: int, index: int) -> bytes:
-        found = self._source.node(level, index)
-        if found is None:
-            raise LogIntegrityError(f"log node ({level}, {index}) is missing")
-        return found
-
     @staticmethod
     def _check_size(size: int, current: int) -> None:
         if not 0 <= size <= current:
-            raise BadLogRange(f"size must be between 0 and {current}", field="size")
+            raise LogRangeError(f"size must be between 0 and {current}", field="size")
 
     @staticmethod
     def _check_index(index: int, size: int) -> None:
         if not 0 <= index < size:
-            raise BadLogRange(f"index must be below the size {size}", field="index")
+            raise LogRangeError(f"index must be below the size {size}", field="index")
 
 
 class SqlLogSource:
@@ -214,11 +209,6 @@ class SqlLogSource:
         with self._datastore.transaction(commit=False) as cursor:
             return SqlLogTables(cursor, self._pre, self._p).read_state()
 
-    def node(self, level: int, index: int) -> bytes | None:
-        """One stored node."""
-        rows = self._read(f"SELECT hash FROM {self._pre}log_nodes "
-                          "WHERE level = ? AND node_index = ?", (level, index))
-        return bytes(rows[0]["hash"]) if rows else None
 
     def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """Many stored nodes in one query."""
@@ -298,9 +288,6 @@ class MemoryLogSource:
         """Size and right edge."""
         return self._tables.read_state()
 
-    def node(self, level: int, index: int) -> bytes | None:
-        """One stored node."""
-        return self._tables.nodes.get((level, index))
 
     def nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """Many stored nodes."""
