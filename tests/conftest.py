@@ -13,6 +13,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -88,3 +89,15 @@ def bank(database_url: str, master_key: bytes) -> Iterator[TimeBank]:
     app = TimeBank(Database.parse(database_url), master_key)
     yield app
     app.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many PostgreSQL cases ran, so a CI log shows they were not skipped."""
+    counts = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        counts[outcome] = sum(1 for report in terminalreporter.stats.get(outcome, [])
+                              if "postgres" in getattr(report, "nodeid", "")
+                              and getattr(report, "when", "call") in ("call", "setup"))
+    terminalreporter.write_line(
+        "PostgreSQL cases: {passed} passed, {failed} failed, {skipped} skipped, "
+        "{error} errors".format(**counts))
