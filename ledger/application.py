@@ -87,8 +87,9 @@ class TimeBank(Application):
         side = SideStore(datastore, database.backend, database.pg_schema)
         self.personal = PersonalData(side, master_key)
         self.tokens = TokenStore(side)
-        self.personal.create_tables()
-        self.tokens.create_tables()
+        if database.create_tables:  # else made at deploy time (civic-ledger migrate)
+            self.personal.create_tables()
+            self.tokens.create_tables()
         self.audit_log = TransparencyLog(self._log_source(datastore), log_signer)
 
     def _log_source(self, datastore: Any) -> LogSource:

@@ -12,7 +12,7 @@ Each finding names the leaf index and the kind of damage:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -50,10 +50,13 @@ def _events(log: TransparencyLog) -> Iterator[EventRecord]:
         after = batch[-1].position
 
 
-def verify_live(log: TransparencyLog, *, vkey: str | None = None,
+def verify_live(log: TransparencyLog, *, vkey: str | Sequence[str] | None = None,
                 kept_checkpoint: str | None = None) -> list[Finding]:
     """Compare every event row with its leaf, the order with the log's, and the
-    tree with the latest stored checkpoint and an optional one the auditor kept."""
+    tree with the latest stored checkpoint and an optional one the auditor kept.
+
+    ``vkey``: the key(s) to trust; by default the log's own, current and retired
+    (a checkpoint signed before a key rotation verifies with a retired one)."""
     leaves = list(_leaves(log))
     events = {record.key: record for record in _events(log)}
     findings = _row_findings(leaves, events)
@@ -89,7 +92,8 @@ def _row_findings(leaves: list[LeafRecord],
     return findings
 
 
-def _checkpoint_findings(log: TransparencyLog, builder: TreeBuilder, vkey: str | None,
+def _checkpoint_findings(log: TransparencyLog, builder: TreeBuilder,
+                         vkey: str | Sequence[str] | None,
                          kept: str | None) -> list[Finding]:
     findings = []
     try:
@@ -111,8 +115,10 @@ def _latest_note(log: TransparencyLog) -> str | None:
     return latest[2] if latest else None
 
 
-def _against(label: str, note: str, log: TransparencyLog, vkey: str | None) -> list[Finding]:
-    checkpoint, problems = verify_checkpoint(note, vkey or log.vkey())
+def _against(label: str, note: str, log: TransparencyLog,
+             vkey: str | Sequence[str] | None) -> list[Finding]:
+    trusted = vkey or [log.vkey(), *log.retired_vkeys()]
+    checkpoint, problems = verify_checkpoint(note, trusted)
     if checkpoint is None:
         return [Finding("inconsistent", None, f"{label} checkpoint: {'; '.join(problems)}")]
     size = log.size()

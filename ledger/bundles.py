@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from hashlib import sha256
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -120,8 +120,8 @@ class BundleReport:
         return not self.findings
 
 
-def verify_bundle(stream: IO[bytes], vkey: str, kept_checkpoint: str | None = None
-                  ) -> BundleReport:
+def verify_bundle(stream: IO[bytes], vkey: str | Sequence[str],
+                  kept_checkpoint: str | None = None) -> BundleReport:
     """Verify a bundle read from ``stream``; never raises on malformed input."""
     report = BundleReport()
     try:
@@ -160,7 +160,7 @@ def _read_header(stream: IO[bytes]) -> dict[str, Any]:
     return header
 
 
-def _kept(note: str | None, vkey: str, size: int, report: BundleReport
+def _kept(note: str | None, vkey: str | Sequence[str], size: int, report: BundleReport
           ) -> tuple[int, bytes] | None:
     if note is None:
         return None

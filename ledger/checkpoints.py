@@ -69,11 +69,14 @@ class Verifier:
 
 @dataclass(frozen=True)
 class Signer:
-    """A private key with the name and id its signatures carry."""
+    """A private key with the name and id its signatures carry, and the verifier
+    keys of the keys it replaced (``retired``, oldest first): checkpoints signed
+    before a rotation verify only with those."""
 
     name: str
     key_id: int
     private_key: Ed25519PrivateKey = field(repr=False, compare=False)
+    retired: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,9 +209,28 @@ def sign_note(text: str, private_key: Ed25519PrivateKey, key_name: str) -> str:
     _check_text(text, "note text")
     if not text.endswith("\n"):
         raise CheckpointFormatError("note text must end with a newline")
+    return f"{text}\n{_signature_line(text, private_key, key_name)}"
+
+
+def cosign_note(note: str, private_key: Ed25519PrivateKey, key_name: str) -> str:
+    """``note`` with one more signature line, by ``private_key``, over the same text.
+
+    C2SP signed notes may carry several signatures and verifiers skip the ones
+    from keys they do not know, so a note signed by a log's old and new keys
+    verifies for auditors who trust either: that is how a rotated key is
+    vouched for. A key that already signed the note is not added twice."""
+    _check_name(key_name)
+    text, signatures = split_note(note)
+    kid = key_id(key_name, private_key.public_key().public_bytes_raw())
+    if any((s.key_name, s.key_id) == (key_name, kid) for s in signatures):
+        return note
+    return note + _signature_line(text, private_key, key_name)
+
+
+def _signature_line(text: str, private_key: Ed25519PrivateKey, key_name: str) -> str:
     kid = key_id(key_name, private_key.public_key().public_bytes_raw())
     blob = kid.to_bytes(4, "big") + private_key.sign(text.encode("utf-8"))
-    return f"{text}\n{_SIG_PREFIX}{key_name} {base64.b64encode(blob).decode('ascii')}\n"
+    return f"{_SIG_PREFIX}{key_name} {base64.b64encode(blob).decode('ascii')}\n"
 
 
 def _parse_signature_line(line: str, number: int) -> NoteSignature:

@@ -40,7 +40,8 @@ class CivicRecords:
     def __init__(self, bank: TimeBank, timezone: dt.tzinfo | str | None = None) -> None:
         zone = timezone if isinstance(timezone, dt.tzinfo) else parse_timezone(timezone)
         self.context = CivicContext(bank, zone)
-        self.context.parties.create_tables()
+        if bank.database.create_tables:  # else made at deploy time (civic-ledger migrate)
+            self.context.parties.create_tables()
         self.conventions = ConventionRecords(self.context)
         self.cases = CaseRecords(self.context)
 

@@ -86,7 +86,10 @@ class PartnerDesk:
     def create_tables(self) -> None:
         """Create the side tables if missing. Server workers start together, and two
         concurrent ``CREATE TABLE IF NOT EXISTS`` can collide on PostgreSQL; the
-        loser finds the table made on its next try."""
+        loser finds the table made on its next try. Nothing to do when the tables
+        were made at deploy time (``civic-ledger migrate``)."""
+        if not self.bank.database.create_tables:
+            return
         for attempt in range(3):
             try:
                 self.claims.create_tables()

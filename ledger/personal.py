@@ -85,20 +85,53 @@ class PersonalData:
             row = cur.fetchone()
             if row is None and create:
                 key = AESGCM.generate_key(bit_length=256)
-                nonce = os.urandom(_NONCE)
-                wrapped = nonce + self._master.encrypt(nonce, key, _aad("key", member_id))
                 cur.execute(f"INSERT INTO {self._table} (member_id, wrapped_key) VALUES (?, ?)",
-                            (str(member_id), base64.b64encode(wrapped).decode()))
+                            (str(member_id), _wrap(self._master, key, member_id)))
                 return key
         if row is None:
             return None
-        raw = base64.b64decode(row["wrapped_key"])
         try:
-            return self._master.decrypt(raw[:_NONCE], raw[_NONCE:], _aad("key", member_id))
+            return _unwrap(self._master, row["wrapped_key"], member_id)
         except InvalidTag:
             raise ValueError("the master key does not unwrap this member's data key; "
                              "is the keys directory the one this database was made with?") \
                 from None
+
+    def rewrap(self, new_master: bytes) -> int:
+        """Wrap every member's data key under ``new_master``, in one transaction;
+        returns how many changed. The data keys themselves (hence every ciphertext
+        in the log) stay as they are. A key already under ``new_master`` is left
+        alone, so a rerun after an interruption finishes the job; a key neither
+        master unwraps aborts it with nothing changed."""
+        new = AESGCM(new_master)
+        changed = 0
+        with self._store.transaction() as cur:
+            cur.execute(f"SELECT member_id, wrapped_key FROM {self._table}")
+            for row in cur.fetchall():
+                member_id = UUID(str(row["member_id"]))
+                try:
+                    key = _unwrap(self._master, row["wrapped_key"], member_id)
+                except InvalidTag:
+                    try:
+                        _unwrap(new, row["wrapped_key"], member_id)
+                    except InvalidTag:
+                        raise ValueError(f"neither master key unwraps the data key of "
+                                         f"{member_id}; nothing was changed") from None
+                    continue
+                cur.execute(f"UPDATE {self._table} SET wrapped_key = ? WHERE member_id = ?",
+                            (_wrap(new, key, member_id), str(member_id)))
+                changed += 1
+        return changed
+
+
+def _wrap(master: AESGCM, key: bytes, member_id: UUID) -> str:
+    nonce = os.urandom(_NONCE)
+    return base64.b64encode(nonce + master.encrypt(nonce, key, _aad("key", member_id))).decode()
+
+
+def _unwrap(master: AESGCM, wrapped: str, member_id: UUID) -> bytes:
+    raw = base64.b64decode(wrapped)
+    return master.decrypt(raw[:_NONCE], raw[_NONCE:], _aad("key", member_id))
 
 
 def _aad(purpose: str, member_id: UUID) -> bytes:

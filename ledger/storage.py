@@ -35,6 +35,7 @@ class Database:
     pg_user: str = ""
     pg_password: str = ""
     pg_schema: str = ""
+    create_tables: bool = True  # False: the tables were made at deploy time (migrate)
 
     @classmethod
     def parse(cls, url: str) -> Database:
@@ -74,14 +75,16 @@ class Database:
         if self.backend == "sqlite":
             return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
                     "SQLITE_DBNAME": self.sqlite_path, "SQLITE_LOCK_TIMEOUT": "30",
-                    "APPLICATION_RECORDER_TOPIC": "ledger.log:LoggedSQLiteRecorder"}
+                    "APPLICATION_RECORDER_TOPIC": "ledger.log:LoggedSQLiteRecorder",
+                    "CREATE_TABLE": "y" if self.create_tables else "n"}
         env = {"PERSISTENCE_MODULE": "eventsourcing.postgres",
                "POSTGRES_DBNAME": self.pg_dbname, "POSTGRES_HOST": self.pg_host,
                "POSTGRES_PORT": self.pg_port, "POSTGRES_USER": self.pg_user,
                "POSTGRES_PASSWORD": self.pg_password, "POSTGRES_LOCK_TIMEOUT": "10",
                "POSTGRES_CONNECT_TIMEOUT": "5",
                "POSTGRES_POOL_SIZE": "5", "POSTGRES_MAX_OVERFLOW": "10",
-               "APPLICATION_RECORDER_TOPIC": "ledger.log:LoggedPostgresRecorder"}
+               "APPLICATION_RECORDER_TOPIC": "ledger.log:LoggedPostgresRecorder",
+               "CREATE_TABLE": "y" if self.create_tables else "n"}
         if self.pg_schema:
             env["POSTGRES_SCHEMA"] = self.pg_schema
         return env
@@ -130,6 +133,19 @@ def serialise_ddl(cursor: Any, backend: str) -> None:
     writers already."""
     if backend == "postgres":
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK,))
+
+
+def existing_tables(datastore: Any, backend: str, schema: str = "") -> set[str]:
+    """The names of the tables there are (PostgreSQL: in ``schema``, else the
+    current schema), to tell a worker that must not create them what is missing."""
+    with datastore.transaction(commit=False) as cursor:
+        if backend == "postgres":
+            cursor.execute("SELECT table_name FROM information_schema.tables WHERE "
+                           "table_schema = COALESCE(NULLIF(%s, ''), current_schema())",
+                           (schema,))
+        else:
+            cursor.execute("SELECT name AS table_name FROM sqlite_master WHERE type = 'table'")
+        return {str(row["table_name"]) for row in cursor.fetchall()}
 
 
 class SideCursor:

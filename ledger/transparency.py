@@ -6,7 +6,8 @@ consistency proofs from stored perfect-subtree nodes (O(log n) reads), and
 C2SP checkpoints signed with the log key. Before signing, the latest stored
 checkpoint's root is recomputed from the stored nodes; if it differs, the log
 was altered and nothing is signed — so the service never signs two
-inconsistent checkpoints.
+inconsistent checkpoints. A key rotation ends with :meth:`TransparencyLog.hand_over`:
+the latest checkpoint, signed by the old key, gets the new key's signature too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from domain.errors import LogIntegrityError, LogRangeError
-from ledger.checkpoints import Signer, make_vkey, sign_checkpoint
+from ledger.checkpoints import Signer, cosign_note, make_vkey, parse_checkpoint, \
+    sign_checkpoint
 from ledger.log import MemoryLogTables, SqlLogTables, encode_leaf
 from ledger.merkle import (
     EMPTY_ROOT,
@@ -50,6 +52,7 @@ class LogSource(Protocol):
     def entries(self, start: int, limit: int) -> list[Entry]: ...
     def latest_checkpoint(self) -> tuple[int, bytes, str] | None: ...
     def store_checkpoint(self, size: int, root: bytes, note: str) -> str: ...
+    def replace_note(self, size: int, note: str) -> None: ...
     def leaf_records(self, start: int, limit: int) -> list[LeafRecord]: ...
     def event_records(self, after: int, limit: int) -> list[EventRecord]: ...
 
@@ -99,6 +102,10 @@ class TransparencyLog:
         if self._signer is None:
             raise LogIntegrityError("this ledger has no log key configured")
         return make_vkey(self._signer.name, self._signer.private_key.public_key())
+
+    def retired_vkeys(self) -> tuple[str, ...]:
+        """Verifier keys the log signed with before its key was rotated, oldest first."""
+        return self._signer.retired if self._signer else ()
 
     def size(self) -> int:
         """Number of leaves."""
@@ -158,6 +165,21 @@ class TransparencyLog:
         note = sign_checkpoint(self._signer.name, size, root, self._signer.private_key,
                                self._signer.name)
         return self._source.store_checkpoint(size, root, note)
+
+    def hand_over(self, successor: Signer) -> str:
+        """The latest checkpoint signed by this log's key and by ``successor`` too.
+
+        The first step of a key rotation, while both keys exist: the stored note
+        gains the new key's signature (its text, hence its root, is unchanged),
+        so an auditor who trusts the old key can check that the new one signed
+        the same tree, and everything after it verifies with the new key alone.
+        Refuses, like :meth:`checkpoint`, when the log no longer matches."""
+        if self._signer is None or successor.name != self._signer.name:
+            raise LogIntegrityError("the new log key must carry the log's name "
+                                    f"{self.origin!r} (the checkpoints' origin)")
+        note = cosign_note(self.checkpoint(), successor.private_key, successor.name)
+        self._source.replace_note(parse_checkpoint(note).size, note)
+        return note
 
     def _with_nodes(self, compute: Callable[[Any], Any]) -> Any:
         """Run ``compute`` over stored nodes, fetched in one query.
@@ -250,6 +272,12 @@ class SqlLogSource:
             row = cursor.fetchone()
         return str(row["note"])
 
+    def replace_note(self, size: int, note: str) -> None:
+        """Store a note with more signatures over the same checkpoint text."""
+        with self._datastore.transaction(commit=True) as cursor:
+            cursor.execute(f"UPDATE {self._pre}log_checkpoints SET note = {self._p} "
+                           f"WHERE size = {self._p}", (note, size))
+
 
     def leaf_records(self, start: int, limit: int) -> list[LeafRecord]:
         """Leaves with their event keys and stored leaf hashes."""
@@ -315,6 +343,11 @@ class MemoryLogSource:
         """Keep a signed checkpoint."""
         stamp = dt.datetime.now(dt.UTC).isoformat()
         return self._tables.checkpoints.setdefault(size, (root, note, stamp))[1]
+
+    def replace_note(self, size: int, note: str) -> None:
+        """Store a note with more signatures over the same checkpoint text."""
+        root, _, stamp = self._tables.checkpoints[size]
+        self._tables.checkpoints[size] = (root, note, stamp)
 
     def leaf_records(self, start: int, limit: int) -> list[LeafRecord]:
         """Leaves with their event keys and stored leaf hashes."""

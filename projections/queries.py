@@ -36,7 +36,8 @@ class ReadModels:
         self.bank = bank
         self.views = SqlViews(bank.datastore, bank.database.backend, bank.database.pg_schema)
         self.projector = Projector(bank, self.views)
-        self.projector.create_tables()
+        if bank.database.create_tables:  # else made at deploy time (civic-ledger migrate)
+            self.projector.create_tables()
 
     def fresh(self, *names: str) -> None:
         """Catch the named projections up to the log as it is now."""

@@ -23,6 +23,7 @@ from ledger.bundles import export_bundle, verify_bundle
 from ledger.config import Settings
 from ledger.keys import KeyMissing
 from projections.queries import ReadModels
+from web.tables import require_tables
 
 
 def register(commands: Any, where: argparse.ArgumentParser) -> None:
@@ -33,7 +34,9 @@ def register(commands: Any, where: argparse.ArgumentParser) -> None:
     sub = commands.add_parser("verify", parents=[where],
                               help="verify a bundle, or a live database with --database")
     sub.add_argument("bundle", nargs="?", metavar="FILE")
-    sub.add_argument("--key", metavar="VKEYFILE", help="the log's verifier key (C2SP vkey)")
+    sub.add_argument("--key", metavar="VKEYFILE", action="append",
+                     help="the log's verifier key (C2SP vkey); repeat it, or give a file "
+                          "of several lines, to trust keys from before a rotation too")
     sub.add_argument("--checkpoint", metavar="FILE",
                      help="a checkpoint you kept from before (must be a prefix)")
     sub.set_defaults(handler=run_verify)
@@ -70,7 +73,8 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
 def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 only when every check holds."""
     kept = Path(args.checkpoint).read_text() if args.checkpoint else None
-    vkey = Path(args.key).read_text().strip() if args.key else None
+    vkey = [line.strip() for name in args.key or () for line in
+            Path(name).read_text().splitlines() if line.strip()] or None
     if args.bundle is None:
         return _verify_database(settings, vkey, kept)
     if vkey is None:
@@ -93,7 +97,7 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
-def _verify_database(settings: Settings, vkey: str | None, kept: str | None) -> int:
+def _verify_database(settings: Settings, vkey: list[str] | None, kept: str | None) -> int:
     bank = open_for_audit(settings)
     try:
         findings = verify_live(bank.audit_log, vkey=vkey, kept_checkpoint=kept)
@@ -111,12 +115,13 @@ def _verify_database(settings: Settings, vkey: str | None, kept: str | None) -> 
 def run_project(args: argparse.Namespace, settings: Settings) -> int:
     """Follow the log until SIGTERM or Ctrl-C."""
     bank = open_for_audit(settings)
-    models = ReadModels(bank)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"projecting {', '.join(models.projector.projections)} "
-          f"({settings.database.backend}); lag {models.lag()}", flush=True)
     try:
+        require_tables(bank)  # a worker of a deployment that migrated runs no DDL
+        models = ReadModels(bank)
+        print(f"projecting {', '.join(models.projector.projections)} "
+              f"({settings.database.backend}); lag {models.lag()}", flush=True)
         models.projector.follow(stop)
     except KeyboardInterrupt:
         stop.set()

@@ -1,14 +1,17 @@
-"""The ``civic-ledger`` command: keys, serve, demo, token, expire (and more).
+"""The ``civic-ledger`` command: serve, demo, token, expire (and more).
 
-Other edges register their own subcommands here (``web.partner_cli``, ``web.audit_cli``).
+Other edges register their own subcommands here (``web.ops_cli``: keys, migrate,
+backup; ``web.partner_cli``; ``web.audit_cli``).
 
 Why one small argparse program: an operator needs a few verbs and no extra
 dependency. Settings are read once here (flags first, then
 ``CIVIC_LEDGER_DATABASE_URL`` / ``CIVIC_LEDGER_KEYS_DIR``, then defaults) and
 passed explicitly. A user's mistake (a malformed URL, missing keys, an
 unreachable database) prints one line on stderr and exits non-zero; it never
-shows a traceback. ``serve`` creates the tables in the master process, closes
-that connection, and only then lets gunicorn fork its workers.
+shows a traceback. ``serve`` creates the tables in the master process (or,
+with ``--no-create-tables`` / ``CIVIC_LEDGER_CREATE_TABLES=0``, checks that
+``migrate`` made them), closes that connection, and only then lets gunicorn
+fork its workers; each worker opens the ledger with the same settings.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import stat
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
+from flask import Flask
 
 from domain.errors import LedgerError
 from ledger.application import TimeBank
@@ -36,12 +40,14 @@ from ledger.demo import (
     issue_demo_tokens,
     seed_demo,
 )
-from ledger.keys import KeyDirectory, KeyMissing
+from ledger.keys import KeyMissing
 from ledger.tokens import Role
 from projections.queries import ReadModels
-from web import audit_cli, partner_cli
+from web import audit_cli, ops_cli, partner_cli
 from web.app import create_app
+from web.ops_cli import ensure_keys
 from web.server import LedgerServer, bind_address, server_options
+from web.tables import prepare_tables
 
 CREDENTIALS_FILE = "demo-credentials.json"
 SUBJECT_KINDS = {Role.PARTNER: "organisation", Role.MEMBER: "member"}
@@ -75,7 +81,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 def checked_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """Flags over environment over defaults; the URL is parsed before anything runs."""
-    settings = Settings.from_env(env, database_url=args.database, keys_dir=args.keys)
+    settings = Settings.from_env(env, database_url=args.database, keys_dir=args.keys,
+                                 create_tables=args.create_tables)
     if settings.database.backend == "memory":
         raise UsageError("memory:// keeps nothing between commands (and each server "
                          "worker would have its own); use sqlite:///PATH or postgresql://")
@@ -109,8 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--keys", metavar="DIR",
                        help="keys directory (default: $CIVIC_LEDGER_KEYS_DIR or keys/ "
                             "beside a SQLite file)")
-    sub = commands.add_parser("keys", parents=[where], help="create missing keys")
-    sub.set_defaults(handler=run_keys)
+    where.add_argument("--no-create-tables", dest="create_tables", action="store_false",
+                       default=None, help="run no DDL: the tables were made at deploy "
+                       "time by `civic-ledger migrate` (default: $CIVIC_LEDGER_CREATE_TABLES"
+                       " or 1)")
+    ops_cli.register(commands, where)  # keys [rotate-log | rotate-master] | migrate | backup
     sub = commands.add_parser("serve", parents=[where], help="run the HTTP API (gunicorn)")
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=8000)
@@ -148,24 +158,7 @@ def _at_least(minimum: int) -> Callable[[str], int]:
     return whole
 
 
-def ensure_keys(keys: KeyDirectory) -> list[str]:
-    """Create missing keys and say which; returns their names."""
-    created = keys.ensure()
-    for name in created:
-        path = keys.path / name
-        print(f"created key {path} (mode {stat.S_IMODE(path.stat().st_mode):04o})")
-    return created
-
-
 # -- subcommands --------------------------------------------------------------------
-
-
-def run_keys(args: argparse.Namespace, settings: Settings) -> int:
-    """``keys``: create what is missing, say what was created."""
-    keys = settings.key_directory()
-    if not ensure_keys(keys):
-        print(f"all keys present in {keys.path}; nothing created")
-    return 0
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -236,9 +229,9 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         ensure_keys(keys)
     bank = open_bank(settings)
     try:
-        # Every table a worker's app would create, made once here before the fork:
-        # concurrent CREATE TABLE IF NOT EXISTS race on PostgreSQL.
-        create_app({"LEDGER": bank})
+        # Every table a worker's app would create, made once here before the fork
+        # (concurrent CREATE TABLE IF NOT EXISTS race on PostgreSQL), or checked.
+        prepare_tables(bank)
         document = prepare_demo(bank, args, settings) if args.demo else None
     finally:
         bank.close()
@@ -247,9 +240,14 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     sys.stdout.flush()
     app_config = {"DATABASE_URL": settings.database_url, "KEYS_DIR": str(keys.path),
                   "EXPIRY_SWEEP_SECONDS": args.expiry_sweep}
-    LedgerServer(create_app, app_config,
+    LedgerServer(partial(worker_app, settings), app_config,
                  server_options(args.host, args.port, args.workers)).run()
     return 0
+
+
+def worker_app(settings: Settings, config: Mapping[str, Any]) -> Flask:
+    """The app of one server worker, over the settings this command read."""
+    return create_app({**config, "LEDGER": open_bank(settings)})
 
 
 # -- the demo's credentials -----------------------------------------------------------
