@@ -8,8 +8,11 @@ Configuration keys: ``LEDGER`` (a prebuilt :class:`~ledger.application.TimeBank`
 used as is), else ``DATABASE_URL`` and ``KEYS_DIR``; without ``DATABASE_URL``
 the settings come from the environment (``ledger.config.Settings.from_env``).
 ``LOG_PUBLIC`` (default: env ``CIVIC_LEDGER_LOG_PUBLIC``) opens the read-only
-log endpoints to anyone. ``EXPIRY_SWEEP_SECONDS`` (optional; 0 or None disables it) runs a daemon thread
-that voids expired pending credits every so many seconds. The thread starts
+log endpoints to anyone. ``METRICS_DIR`` (default: env ``PROMETHEUS_MULTIPROC_DIR``)
+is the directory where the workers of one server pool their metrics
+(``web.metrics``); without it the app counts alone. ``EXPIRY_SWEEP_SECONDS``
+(optional; 0 or None disables it) runs a daemon thread that voids expired
+pending credits every so many seconds. The thread starts
 with the first request, not in the factory, so that a pre-forking server
 (gunicorn ``--preload``) starts one per worker instead of losing it at fork.
 """
@@ -24,10 +27,11 @@ from flask import Flask
 
 from ledger.application import TimeBank
 from ledger.config import Settings, open_bank
-from web import problems
+from web import problems, request_log
 from projections.queries import ReadModels
 from web.auth import EXTENSION, READ_MODELS
 from web.blueprints import register as register_blueprints
+from web.metrics import MULTIPROC_ENV, Metrics
 from web.sweepers import Sweeper
 
 SWEEPER_EXTENSION = "civic_ledger.sweeper"
@@ -39,11 +43,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # a command is a few hundred bytes
     app.config["LOG_PUBLIC"] = os.environ.get("CIVIC_LEDGER_LOG_PUBLIC", "") in ("1", "true")
+    app.config["METRICS_DIR"] = os.environ.get(MULTIPROC_ENV) or None
     app.config.update({k: v for k, v in config.items() if k != "LEDGER"})
     app.json.sort_keys = False  # type: ignore[attr-defined]
     bank = config["LEDGER"] if config.get("LEDGER") is not None else _open_bank(config)
     app.extensions[EXTENSION] = bank
     app.extensions[READ_MODELS] = ReadModels(bank)
+    request_log.install(app, Metrics(app.config["METRICS_DIR"]))
     problems.register(app)
     register_blueprints(app)
     interval = config.get("EXPIRY_SWEEP_SECONDS")

@@ -62,6 +62,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/healthz", "Liveness", 200, s.HealthOut, roles="anyone", errors=()),
     Operation("get", "/openapi.json", "This document", 200, None, roles="anyone",
               errors=()),
+    Operation("get", "/metrics", "Prometheus metrics", 200, None, roles="anyone",
+              media="text/plain", errors=(),
+              description="Text exposition format 0.0.4: request latency by method, route "
+                          "template and status; successful writes by command; projection "
+                          "lag and failures and the log's size, read when scraped. Summed "
+                          "over every worker. Nothing personal (docs/OPERATIONS.md)."),
     Operation("post", "/v1/communities", "Register a community", 201, s.CommunityOut,
               s.CommunityIn, roles="admin", description="Idempotent by `id`."),
     Operation("get", "/v1/communities/{community_id}", "Read a community", 200,
@@ -191,7 +197,8 @@ def document() -> dict[str, Any]:
         "info": {"title": "Civic Ledger API", "version": "1",
                  "description": "A time bank: whole minutes, double-entry transfers. "
                                 "Transfer kinds: " + ", ".join(k.value for k in TransferKind)
-                                + ". Every error is application/problem+json (RFC 9457)."},
+                                + ". Every error is application/problem+json (RFC 9457), "
+                                "its `request_id` the answer's `X-Request-Id`."},
         "paths": paths,
         "components": {"schemas": components, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"}}},

@@ -5,7 +5,9 @@ HTTP statuses; nothing else in the code base knows a status code for an
 error. A problem always carries ``type``, ``title``, ``status`` and
 ``detail`` plus two extension members clients can script against: ``rule``
 (the stable slug of the broken rule) and ``field`` (the offending request
-field, or null). Schema failures add ``errors``: ``{field: [messages]}``.
+field, or null), and ``request_id`` (the ``X-Request-Id`` of the answer, also
+in the access log; see ``web.request_log``). Schema failures add ``errors``:
+``{field: [messages]}``.
 
 A ledger error's ``field`` uses the ledger's names; when the request body was
 loaded through a schema, it is reported under the request's name instead
@@ -21,7 +23,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, current_app, g, json
+from flask import Flask, Response, current_app, g, has_request_context, json
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -77,7 +79,9 @@ def problem(status: int, *, rule: str, detail: str, field: str | None = None,
     """A problem+json response."""
     body = {"type": type_ or PROBLEM_TYPE_BASE + rule.replace("_", "-"),
             "title": title or HTTPStatus(status).phrase, "status": status,
-            "detail": detail, "rule": rule, "field": field, **extensions}
+            "detail": detail, "rule": rule, "field": field,
+            "request_id": g.get("request_id") if has_request_context() else None,
+            **extensions}
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
     response.headers.extend(dict(headers or {}))
     return response

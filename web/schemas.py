@@ -533,6 +533,7 @@ class ProblemOut(Schema):
     detail = fields.String()
     rule = fields.String()
     field = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
 

@@ -111,7 +111,8 @@ ALLOWED: dict[Route, frozenset[str]] = {
 SIGNED: frozenset[Route] = frozenset({("POST", "/v1/partners/{organisation_id}/credits"),
                                       ("POST", "/v1/partners/{organisation_id}/batches")})
 """Signed by the partner's key (RFC 9421): every bearer caller gets 401."""
-PUBLIC: frozenset[Route] = frozenset({("GET", "/healthz"), ("GET", "/openapi.json")})
+PUBLIC: frozenset[Route] = frozenset({("GET", "/healthz"), ("GET", "/metrics"),
+                                      ("GET", "/openapi.json")})
 ZONE = dt.timezone(dt.timedelta(hours=8))  # the default community time zone
 STAGES = ("registered", "accepted", "mediating", "drafted", "agreed", "applied")
 

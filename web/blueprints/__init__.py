@@ -20,6 +20,7 @@ from web.blueprints import (
     log,
     mediation,
     members,
+    metrics,
     openapi,
     organisations,
     partners,
@@ -28,7 +29,8 @@ from web.blueprints import (
     transfers,
 )
 
-PUBLIC: tuple[Blueprint, ...] = (health.bp, openapi.bp, log.bp,  # log guards itself
+PUBLIC: tuple[Blueprint, ...] = (health.bp, metrics.bp, openapi.bp,
+                                 log.bp,  # log guards itself
                                  partners.signed)  # signed by the partner instead
 GUARDED: tuple[Blueprint, ...] = (communities.bp, members.bp, organisations.bp, credits.bp,
                                   redemptions.bp, gifts.bp, donations.bp, transfers.bp,
