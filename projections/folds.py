@@ -33,7 +33,7 @@ class Rows(Protocol):
     def get(self, table: str, key: Key) -> dict[str, Any] | None: ...
     def peek(self, table: str, key: Key) -> dict[str, Any] | None: ...
     def put(self, table: str, row: dict[str, Any]) -> None: ...
-    def append(self, table: str, row: dict[str, Any]) -> None: ...
+    def append(self, table: str, row: Mapping[str, Any] | tuple[Any, ...]) -> None: ...
 
 
 class Seen(NamedTuple):
@@ -117,7 +117,7 @@ def account_opened(seen: Seen, rows: Rows) -> None:
         "account_id": seen.originator_id, "community_id": _s(seen.fields["community_id"]),
         "kind": seen.fields["kind"], "label": seen.fields.get("label", ""), "balance": 0,
         "pending_in": 0, "pending_out": 0, "budget": 0, "erased": 0, "entries": 0,
-        "last_activity": None}, {})
+        "last_activity": None})
 
 
 def account_changed(seen: Seen, rows: Rows) -> None:
@@ -129,7 +129,10 @@ def account_changed(seen: Seen, rows: Rows) -> None:
         row["budget"] = seen.fields["budget"]
     elif seen.name == "Account.Erased":
         row["erased"] = 1
-    _statement(seen, rows, row, {})
+    _statement(seen, rows, row)
+
+
+_PHASES = {"PendingPosted": "settled", "PendingReleased": "released"}
 
 
 def account_entry(seen: Seen, rows: Rows) -> None:
@@ -153,35 +156,36 @@ def account_entry(seen: Seen, rows: Rows) -> None:
     else:  # PendingReleased
         row[pending_col] -= minutes
     row["last_activity"] = seen.at
-    phase = {"PendingPosted": "settled", "PendingReleased": "released"}.get(
-        kind, "pending" if f.get("pending") else "posted")
-    _statement(seen, rows, row, {"transfer_id": _s(f["transfer_id"]), "kind": f.get("kind"),
-                            "direction": side,
-                            "phase": phase, "minutes": minutes,
-                            "counterparty": _s(f.get("counterparty_id")),
-                            "service_date": f.get("service_date"),
-                            "category": f.get("category"), "reason": f.get("reason")})
+    phase = _PHASES.get(kind) or ("pending" if f.get("pending") else "posted")
+    transfer_id = _s(f["transfer_id"])
+    transfer = rows.peek("rm_transfers", (transfer_id,)) or {}
+    row["entries"] += 1
+    rows.put("rm_accounts", row)
+    # The hottest row of a rebuild, so given as values in STATEMENTS' column order.
+    rows.append("rm_statements", (
+        seen.originator_id, row["entries"], seen.log_index, seen.at, kind, transfer_id,
+        _either(f.get("kind"), transfer.get("kind")), side, phase, minutes,
+        _s(f.get("counterparty_id")), _either(f.get("category"), transfer.get("category")),
+        f.get("service_date"), transfer.get("actor"), transfer.get("on_behalf_of"),
+        transfer.get("channel"), f.get("reason"), row["balance"], row["pending_in"],
+        row["pending_out"]))
 
 
-def _statement(seen: Seen, rows: Rows, account: dict[str, Any],
-               line: dict[str, Any]) -> None:
-    """Count the entry on the account row (then saved) and append its statement line."""
+def _either(own: Any, transfers: Any) -> Any:
+    """The event's own value, else the transfer's."""
+    return own if own is not None else transfers
+
+
+def _statement(seen: Seen, rows: Rows, account: dict[str, Any]) -> None:
+    """Count an entry that moves no minutes on the account row (then saved) and
+    append its statement line."""
     account["entries"] += 1
     rows.put("rm_accounts", account)
-    row = {"account_id": seen.originator_id, "entry_no": account["entries"],
-           "log_index": seen.log_index, "at": seen.at, "event": seen.name.split(".")[1]}
-    transfer = rows.peek("rm_transfers", (line["transfer_id"],)) if line.get(
-        "transfer_id") else None
-    if transfer is not None:
-        for column in ("kind", "actor", "on_behalf_of", "channel", "category"):
-            row[column] = transfer[column]
-    for column, value in line.items():
-        if value is not None:
-            row[column] = value
-    row["balance_after"] = account["balance"]
-    row["pending_in_after"] = account["pending_in"]
-    row["pending_out_after"] = account["pending_out"]
-    rows.append("rm_statements", row)
+    rows.append("rm_statements", {
+        "account_id": seen.originator_id, "entry_no": account["entries"],
+        "log_index": seen.log_index, "at": seen.at, "event": seen.name.split(".")[1],
+        "balance_after": account["balance"], "pending_in_after": account["pending_in"],
+        "pending_out_after": account["pending_out"]})
 
 
 def transfer_recorded(seen: Seen, rows: Rows) -> None:
@@ -240,8 +244,9 @@ REPORT_TRANSFERS = Table("rm_report_transfers", ("transfer_id",),
 
 
 def _flow(rows: Rows, dims: Mapping[str, Any], minutes: int, count: int) -> None:
-    key = tuple(dims[k] for k in FLOWS.keys)
-    row = rows.get("rm_flows", key) or {**dims, "minutes": 0, "transfers": 0}
+    row = rows.get("rm_flows", FLOWS.key_of(dims))
+    if row is None:
+        row = {**dims, "minutes": 0, "transfers": 0}
     row["minutes"] += minutes
     row["transfers"] += count
     rows.put("rm_flows", row)

@@ -186,14 +186,18 @@ class Projector:
               unit: UnitOfWork, first_index: int) -> None:
         mapper = self.bank.mapper
         fast = mapper.cipher is None and mapper.compressor is None
-        folding = [(name, position.position, self.projections[name].handlers)
-                   for name, position in positions.items()]
+        # One lookup per event: which projections fold this event name, and
+        # from which position on (each projection skips what it already has).
+        dispatch: dict[str, list[tuple[str, int, Any]]] = {}
+        for name, position in positions.items():
+            for event_name, handler in self.projections[name].handlers.items():
+                dispatch.setdefault(event_name, []).append(
+                    (name, position.position, handler))
         for offset, note in enumerate(notes):
             seen = (_seen_fast(note, first_index + offset) if fast else None) or _seen(
                 mapper.to_domain_event(note), note, first_index + offset)
-            for name, done, handlers in folding:
-                handler = handlers.get(seen.name)
-                if handler is None or note.id <= done:
+            for name, done, handler in dispatch.get(seen.name, ()):
+                if note.id <= done:
                     continue
                 try:
                     handler(seen, unit)
@@ -280,15 +284,25 @@ def _seen_fast(note: Notification, log_index: int) -> Seen | None:
     if "class_version" in state:
         return None
     stamp = state.pop("timestamp")
-    for key, value in state.items():
-        if type(value) in _NESTED:
-            state[key] = _plain(value)  # replacing values while iterating is safe
-    fields = state
-    return Seen(name=note.topic.split(":", 1)[1], originator_id=str(note.originator_id),
-                version=note.originator_version, at=stamp["_data_"], fields=fields,
+    for key, value in state.items():  # replacing values while iterating is safe
+        if type(value) is dict:
+            if value.get("_type_") == "uuid_hex":  # most nested values are ids
+                h = value["_data_"]
+                state[key] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            else:
+                state[key] = _plain(value)
+        elif type(value) is list:
+            state[key] = _plain(value)
+    topic = note.topic
+    name = _EVENT_NAMES.get(topic)
+    if name is None:
+        name = _EVENT_NAMES.setdefault(topic, topic.split(":", 1)[1])
+    return Seen(name=name, originator_id=str(note.originator_id),
+                version=note.originator_version, at=stamp["_data_"], fields=state,
                 position=note.id, log_index=log_index)
 
 
+_EVENT_NAMES: dict[str, str] = {}  # topic -> "Class.Event", a few dozen at most
 _NESTED = (dict, list)
 
 

@@ -14,9 +14,11 @@ so one set of SQL serves every backend.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from ledger.storage import serialise_ddl
@@ -33,10 +35,24 @@ class Table:
     columns: tuple[str, ...]
     types: Mapping[str, str]
 
-    @property
+    @cached_property
     def all_columns(self) -> tuple[str, ...]:
         """Keys first, then the rest."""
         return self.keys + self.columns
+
+    @cached_property
+    def key_of(self) -> Callable[[Mapping[str, Any]], Key]:
+        """A row's key tuple (made once per table: it runs for every row put)."""
+        if len(self.keys) == 1:
+            only = self.keys[0]
+            return lambda row: (row[only],)
+        return itemgetter(*self.keys)  # type: ignore[return-value]
+
+    @cached_property
+    def values_of(self) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+        """A row's values in column order (missing columns are NULL)."""
+        columns = self.all_columns
+        return lambda row: tuple(map(row.get, columns))
 
     def ddl(self, prefix: str) -> str:
         """CREATE TABLE IF NOT EXISTS for this table."""
@@ -111,12 +127,21 @@ class UnitOfWork:
         self._cursor = cursor
         self._tables = tables
         self._warm = warm
+        self._warm_tables = warm.tables if warm is not None else frozenset()
         self._rows: dict[tuple[str, Key], dict[str, Any] | None] = {}
         self._dirty: dict[tuple[str, Key], dict[str, Any]] = {}
-        self._appended: dict[str, list[dict[str, Any]]] = {}
+        self._appended: dict[str, list[tuple[Any, ...]]] = {}
 
     def get(self, table: str, key: Key) -> dict[str, Any] | None:
-        """The row (a copy you may change and :meth:`put`), or None."""
+        """The row to change and :meth:`put`, or None.
+
+        The batch's own copy: a row this batch already put is handed back as
+        it is (it is written on flush either way), any other row is copied, so
+        rows shared between batches only ever change through :meth:`put`."""
+        slot = (table, key)
+        mine = self._dirty.get(slot)
+        if mine is not None:
+            return mine
         row = self.peek(table, key)
         return dict(row) if row is not None else None
 
@@ -140,16 +165,17 @@ class UnitOfWork:
 
     def put(self, table: str, row: dict[str, Any]) -> None:
         """Insert or replace a row (by its key columns)."""
-        keys = self._tables[table].keys
-        key = (row[keys[0]],) if len(keys) == 1 else tuple(row[k] for k in keys)
-        self._rows[(table, key)] = row
-        self._dirty[(table, key)] = row
-        if self._warm is not None and table in self._warm.tables:
-            self._warm.rows[(table, key)] = row
+        slot = (table, self._tables[table].key_of(row))
+        self._rows[slot] = row
+        self._dirty[slot] = row
+        if table in self._warm_tables:
+            self._warm.rows[slot] = row  # type: ignore[union-attr]
 
-    def append(self, table: str, row: dict[str, Any]) -> None:
-        """Insert a row that is never changed afterwards (statement lines)."""
-        self._appended.setdefault(table, []).append(row)
+    def append(self, table: str, row: Mapping[str, Any] | tuple[Any, ...]) -> None:
+        """Insert a row that is never changed afterwards (statement lines): a
+        mapping, or its values in the table's column order."""
+        values = row if type(row) is tuple else self._tables[table].values_of(row)
+        self._appended.setdefault(table, []).append(values)  # type: ignore[arg-type]
 
     def flush(self) -> None:
         """Write every changed and appended row."""
@@ -163,8 +189,7 @@ class UnitOfWork:
             cols = spec.all_columns
             self._cursor.executemany(self._views.sql(
                 f"INSERT INTO {{p}}{table} ({', '.join(cols)}) "
-                f"VALUES ({', '.join('?' for _ in cols)})"),
-                [tuple(map(r.get, cols)) for r in rows])
+                f"VALUES ({', '.join('?' for _ in cols)})"), rows)
         self._dirty.clear()
         self._appended.clear()
 
@@ -175,4 +200,4 @@ class UnitOfWork:
             f"INSERT INTO {{p}}{spec.name} ({', '.join(cols)}) "
             f"VALUES ({', '.join('?' for _ in cols)}) "
             f"ON CONFLICT ({', '.join(spec.keys)}) DO UPDATE SET {updates}"),
-            [tuple(map(r.get, cols)) for r in rows])
+            list(map(spec.values_of, rows)))
