@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 def checked_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """Flags over environment over defaults; the URL is parsed before anything runs."""
     settings = Settings.from_env(env, database_url=args.database, keys_dir=args.keys,
-                                 create_tables=args.create_tables)
+                                 create_tables=getattr(args, "create_tables", None))
     if settings.database.backend == "memory":
         raise UsageError("memory:// keeps nothing between commands (and each server "
                          "worker would have its own); use sqlite:///PATH or postgresql://")
