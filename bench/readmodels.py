@@ -17,28 +17,20 @@ the event store, and balance reads per second through HTTP with gunicorn.
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 from bench.credits import credit_requests, settle_town
+from bench.http import load, production_server, request_bytes
 from ledger.application import TimeBank
 from ledger.config import Settings, open_bank
 from ledger.keys import KeyDirectory
 from ledger.tokens import Role
 from projections.queries import ReadModels
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def fill(url: str, keys: Path, n: int) -> tuple[list[str], list[str]]:
@@ -75,68 +67,17 @@ def rebuild_rate(bank: TimeBank) -> tuple[int, float]:
     return count, count / (time.perf_counter() - started)
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _reader(base: str, pairs: list[tuple[str, str]], seconds: float, queue: Any) -> None:
-    rnd, done, failed = random.Random(os.getpid()), 0, 0
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        member, token = rnd.choice(pairs)
-        request = urllib.request.Request(f"{base}/v1/accounts/{member}",
-                                         headers={"Authorization": f"Bearer {token}"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                json.load(response)
-                done += 1
-        except OSError:
-            failed += 1
-    queue.put((done, failed))
+def _pick(requests: tuple[bytes, ...], rnd: random.Random) -> bytes:
+    return rnd.choice(requests)
 
 
 def http_read_rate(url: str, keys: Path, pairs: list[tuple[str, str]], seconds: float,
                    clients: int = 4) -> tuple[int, int, float]:
     """Balance reads per second through gunicorn (2 workers) from client processes."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve", "--database", url, "--keys", str(keys),
-         "--port", str(port), "--workers", "2", "--expiry-sweep", "0"],
-        cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base)
-        context = multiprocessing.get_context("spawn")
-        queue = context.Queue()
-        readers = [context.Process(target=_reader, args=(base, pairs, seconds, queue))
-                   for _ in range(clients)]
-        started = time.perf_counter()
-        for reader in readers:
-            reader.start()
-        results = [queue.get(timeout=seconds + 60) for _ in readers]
-        elapsed = time.perf_counter() - started
-        for reader in readers:
-            reader.join(timeout=30)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    done = sum(r[0] for r in results)
-    return done, sum(r[1] for r in results), done / elapsed
-
-
-def _wait_healthy(base: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the server did not come up")
+    requests = tuple(request_bytes("GET", f"/v1/accounts/{member}", token)
+                     for member, token in pairs)
+    with production_server(url, keys, workers=2) as port:
+        return load(port, [partial(_pick, requests)] * clients, seconds)
 
 
 def main(argv: list[str] | None = None) -> None:

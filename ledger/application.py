@@ -54,7 +54,7 @@ from domain.transfers import (
 from ledger.checkpoints import Signer
 from ledger.log import LoggedPOPORecorder, appended, reset_appended
 from ledger.personal import PersonalData
-from ledger.storage import Database, MemoryDatastore, SideStore
+from ledger.storage import Database, MemoryDatastore, Reads, SideStore
 from ledger.tokens import TokenStore
 from ledger.transparency import LogSource, MemoryLogSource, SqlLogSource, TransparencyLog
 from ledger.views import AccountView, HistoryEntry, MemberView, TransferView
@@ -84,13 +84,19 @@ class TimeBank(Application):
         datastore = (MemoryDatastore() if database.backend == "memory"
                      else self.recorder.datastore)  # type: ignore[attr-defined]
         self.datastore = datastore  # side tables, the log and read models use it too
-        side = SideStore(datastore, database.backend, database.pg_schema)
+        self.reads = Reads(datastore, database)  # lone SELECTs, off the write path
+        side = SideStore(datastore, database.backend, database.pg_schema, self.reads)
         self.personal = PersonalData(side, master_key)
         self.tokens = TokenStore(side)
         if database.create_tables:  # else made at deploy time (civic-ledger migrate)
             self.personal.create_tables()
             self.tokens.create_tables()
         self.audit_log = TransparencyLog(self._log_source(datastore), log_signer)
+
+    def close(self) -> None:
+        """Close the read connections, then the event store's."""
+        self.reads.close()
+        super().close()
 
     def _log_source(self, datastore: Any) -> LogSource:
         recorder = self.recorder

@@ -9,9 +9,9 @@ datastore through :class:`SideStore`, so they share its connections.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
-
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,14 +98,26 @@ class SideStore:
     database (:class:`MemoryDatastore`), so the same SQL runs everywhere.
     """
 
-    def __init__(self, datastore: Any, backend: str, schema: str = "") -> None:
+    def __init__(self, datastore: Any, backend: str, schema: str = "",
+                 reads: Reads | None = None) -> None:
         self._datastore = datastore
         self._backend = backend
         self._prefix = f"{schema}." if schema else ""
+        self._reads = reads
 
     def table(self, name: str) -> str:
         """The qualified table name."""
         return f"{self._prefix}{name}"
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[Mapping[str, Any]]:
+        """The rows of one SELECT (``?`` placeholders), outside any write transaction."""
+        if self._backend == "postgres":
+            sql = sql.replace("?", "%s")
+        if self._reads is not None:
+            return self._reads.query(sql, params)  # type: ignore[return-value]
+        with self._datastore.transaction(commit=False) as cursor:
+            cursor.execute(sql, tuple(params))
+            return [dict(row) for row in cursor.fetchall()]
 
     @contextmanager
     def transaction(self) -> Iterator[SideCursor]:
@@ -169,6 +181,54 @@ class SideCursor:
     def fetchall(self) -> list[Mapping[str, Any]]:
         """All remaining rows as mappings."""
         return [dict(row) for row in self._cursor.fetchall()]
+
+
+class Reads:
+    """Single-statement reads, off the write path.
+
+    A lone SELECT is atomic on its own (it sees one snapshot of the database),
+    so it needs no explicit transaction. On a SQLite file each thread keeps one
+    autocommit, query-only connection for them: no pool, no BEGIN and
+    ROLLBACK, and never the writer's slot that a transaction of the shared
+    datastore may take. With PostgreSQL (and in memory) they run in a read
+    transaction of the shared datastore. The SQL is given in the backend's
+    own dialect."""
+
+    def __init__(self, datastore: Any, database: Database) -> None:
+        self._datastore = datastore
+        self._path = database.sqlite_path if database.backend == "sqlite" else None
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Every row the statement returns, as dicts."""
+        if self._path is None:
+            with self._datastore.transaction(commit=False) as cursor:
+                cursor.execute(sql, tuple(params))
+                return [dict(row) for row in cursor.fetchall()]
+        mine = getattr(self._local, "connection", None)
+        if mine is None or mine[0] != os.getpid():  # never use a parent's after fork
+            mine = self._local.connection = (os.getpid(), self._connect(self._path))
+        cursor = mine[1].execute(sql, tuple(params))
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def _connect(self, path: str) -> sqlite3.Connection:
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                     timeout=30)
+        connection.execute("PRAGMA query_only = ON")
+        with self._lock:
+            self._opened.append(connection)
+        return connection
+
+    def close(self) -> None:
+        """Close every connection opened here (each thread opens a new one after)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
+        self._local = threading.local()
 
 
 class MemoryDatastore:

@@ -71,12 +71,12 @@ class TokenStore:
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal for a live token, else None."""
-        with self._store.transaction() as cur:
-            cur.execute(f"SELECT token_id, role, subject FROM {self._table} "
-                        "WHERE token_hash = ? AND revoked_at IS NULL", (_digest(token),))
-            row = cur.fetchone()
-        if row is None:
+        rows = self._store.read(f"SELECT token_id, role, subject FROM {self._table} "
+                                "WHERE token_hash = ? AND revoked_at IS NULL",
+                                (_digest(token),))
+        if not rows:
             return None
+        row = rows[0]
         return Principal(token_id=UUID(row["token_id"]), role=Role(row["role"]),
                          subject=UUID(row["subject"]) if row["subject"] else None)
 

@@ -34,7 +34,8 @@ class ReadModels:
 
     def __init__(self, bank: TimeBank) -> None:
         self.bank = bank
-        self.views = SqlViews(bank.datastore, bank.database.backend, bank.database.pg_schema)
+        self.views = SqlViews(bank.datastore, bank.database.backend, bank.database.pg_schema,
+                              bank.reads)
         self.projector = Projector(bank, self.views)
         if bank.database.create_tables:  # else made at deploy time (civic-ledger migrate)
             self.projector.create_tables()
@@ -53,7 +54,26 @@ class ReadModels:
     # -- accounts and statements -----------------------------------------------------
 
     def account(self, account_id: UUID) -> dict[str, Any]:
-        """Balances and limits of one account (O(1): one row and its community)."""
+        """Balances and limits of one account (O(1): one row and its community).
+
+        The hottest read, so one SQL read when the model is already caught up:
+        the row comes back with the log's head and the projection's position
+        from the same snapshot; only when it is behind (or stopped) does it
+        take the general path (:meth:`fresh`, then the row again)."""
+        head = self.projector.head_sql()
+        if head is not None:
+            rows = self.views.query(
+                f"SELECT a.*, c.rules, p.position AS seen_position, "
+                f"p.failed_at AS seen_failed, ({head}) AS seen_head "
+                "FROM {p}projection_positions p "
+                "LEFT JOIN {p}rm_accounts a ON a.account_id = ? "
+                "LEFT JOIN {p}rm_communities c ON c.community_id = a.community_id "
+                "WHERE p.name = 'accounts'", (str(account_id),))
+            if rows and rows[0]["seen_failed"] is None and \
+                    int(rows[0]["seen_position"]) >= int(rows[0]["seen_head"] or 0):
+                if rows[0]["account_id"] is None:
+                    raise NotFound(f"no account {account_id}", field="account")
+                return _account_view(rows[0])
         self.fresh("accounts")
         rows = self.views.query(
             "SELECT a.*, c.rules FROM {p}rm_accounts a JOIN {p}rm_communities c "

@@ -75,15 +75,20 @@ class Projector:
                                     r["failed_at"], r["error"])
                 for r in rows if r["name"] in self.projections}
 
-    def status(self) -> tuple[int, dict[str, Position]]:
-        """The log's head and every position, in one read where the events are SQL."""
+    def head_sql(self) -> str | None:
+        """A scalar subquery for the log's head (None with in-memory events)."""
         if self.bank.database.backend == "memory":
-            return self.log_position(), self.positions()
+            return None
         table = self.bank.recorder.events_table_name  # type: ignore[attr-defined]
         if self.views.postgres:
-            head = f'SELECT MAX(notification_id) FROM {self.views.prefix}"{table}"'
-        else:
-            head = f"SELECT MAX(rowid) FROM {table}"
+            return f'SELECT MAX(notification_id) FROM {self.views.prefix}"{table}"'
+        return f"SELECT MAX(rowid) FROM {table}"
+
+    def status(self) -> tuple[int, dict[str, Position]]:
+        """The log's head and every position, in one read where the events are SQL."""
+        head = self.head_sql()
+        if head is None:
+            return self.log_position(), self.positions()
         rows = self.views.query(
             f"SELECT p.name, p.position, p.failed_at, p.error, c.events, ({head}) AS head "
             "FROM {p}projection_positions p LEFT JOIN {p}projection_counts c "

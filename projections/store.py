@@ -21,7 +21,7 @@ from functools import cached_property
 from operator import itemgetter
 from typing import Any
 
-from ledger.storage import serialise_ddl
+from ledger.storage import Reads, serialise_ddl
 
 Key = tuple[Any, ...]
 
@@ -64,8 +64,10 @@ class Table:
 class SqlViews:
     """Connection handling and dialect for the read-model tables."""
 
-    def __init__(self, datastore: Any, backend: str, schema: str = "") -> None:
+    def __init__(self, datastore: Any, backend: str, schema: str = "",
+                 reads: Reads | None = None) -> None:
         self.datastore = datastore
+        self.reads = reads
         self.postgres = backend == "postgres"
         self.prefix = f'"{schema}".' if schema else ""
 
@@ -81,7 +83,9 @@ class SqlViews:
             yield cursor
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Rows as dicts, in one read transaction."""
+        """Rows as dicts, from one statement (one snapshot; off the write path)."""
+        if self.reads is not None:
+            return self.reads.query(self.sql(statement), params)
         with self.transaction(commit=False) as cursor:
             cursor.execute(self.sql(statement), tuple(params))
             return [dict(row) for row in cursor.fetchall()]
