@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import replace
+import threading
 import time
 from collections.abc import Callable, Iterable
+from copy import deepcopy
+from dataclasses import replace
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -81,6 +83,7 @@ class TimeBank(Application):
         self.database = database
         super().__init__(env=database.eventsourcing_env())
         self.clock = clock
+        self._local = threading.local()  # per thread: what the current command loads
         datastore = (MemoryDatastore() if database.backend == "memory"
                      else self.recorder.datastore)  # type: ignore[attr-defined]
         self.datastore = datastore  # side tables, the log and read models use it too
@@ -97,6 +100,14 @@ class TimeBank(Application):
         """Close the read connections, then the event store's."""
         self.reads.close()
         super().close()
+
+    def _forget(self, aggregate_ids: Iterable[UUID]) -> None:
+        cache = self.repository.cache
+        for aggregate_id in aggregate_ids:
+            try:
+                cache.get(aggregate_id, evict=True)  # type: ignore[union-attr]
+            except KeyError:
+                pass
 
     def _log_source(self, datastore: Any) -> LogSource:
         recorder = self.recorder
@@ -135,6 +146,32 @@ class TimeBank(Application):
             raise NotFound(f"{aggregate_id} is not a {what}", field=field)
         return aggregate
 
+    def _for_update(self, aggregate_id: UUID, cls: type[T], what: str, field: str) -> T:
+        """An aggregate this command will save: the cached copy, without the
+        read that fast-forwards it, when there is one.
+
+        A stale copy (another process wrote since) cannot be saved: the
+        version it would write is taken, so the save conflicts, and
+        :meth:`_retrying` drops it from the cache before running the command
+        again from the store. Only for aggregates the command saves: one that
+        is only read (rules, keys) must come fresh from :meth:`_get`."""
+        self._updating().append(aggregate_id)
+        cache = self.repository.cache
+        if cache is not None:
+            try:
+                cached = cache.get(aggregate_id)
+            except KeyError:
+                pass
+            else:
+                if isinstance(cached, cls):
+                    return deepcopy(cached)
+        return self._get(aggregate_id, cls, what, field)
+
+    def _updating(self) -> list[UUID]:
+        """Ids loaded by :meth:`_for_update` in this thread's current attempt."""
+        stack: list[list[UUID]] = self._local.__dict__.get("updating", [])
+        return stack[-1] if stack else []  # outside _retrying: nothing to forget
+
     def _exists(self, aggregate_id: UUID) -> bool:
         # One indexed read of the first event, not a full load (nothing we ask
         # about is ever stored only as a snapshot).
@@ -151,20 +188,55 @@ class TimeBank(Application):
         return community.rules
 
     def _commit(self, *aggregates: Any) -> tuple[int, ...]:
-        """Save atomically; returns the log leaf indexes the events got."""
+        """Save atomically; returns the log leaf indexes the events got.
+
+        The library's ``save`` without its per-object protocol checks (they
+        cost more than the domain's own work here): every object given is one
+        of our aggregates. Then, for the accounts: a snapshot from the state
+        in hand when one falls due (not a replay from the store), and back
+        into the cache as they now are (a copy: the command may go on using
+        its own), so the next command on them needs no read."""
+        events: list[Any] = []
+        for aggregate in aggregates:
+            events.extend(aggregate.collect_events())
         reset_appended()
-        self.save(*aggregates)
+        self.events.put(events)
+        cache = self.repository.cache
+        for aggregate in aggregates:
+            if not isinstance(aggregate, Account):
+                continue
+            first = min((e.originator_version for e in events
+                         if e.originator_id == aggregate.id), default=aggregate.version + 1)
+            interval = self.snapshotting_intervals[Account]
+            if self.snapshots is not None and \
+                    aggregate.version // interval > (first - 1) // interval:
+                self.snapshots.put([Account.Snapshot.take(aggregate)])
+            if cache is not None:
+                try:
+                    newer = cache.get(aggregate.id).version >= aggregate.version
+                except KeyError:
+                    newer = False
+                if not newer:
+                    cache.put(aggregate.id, deepcopy(aggregate))
         return appended()
 
     def _retrying(self, command: Callable[[], T]) -> T:
-        """Run ``command`` again from a fresh load while a concurrent write wins."""
+        """Run ``command`` again from a fresh load while a concurrent write wins.
+
+        Whatever the failed attempt loaded for update leaves the cache: it was
+        stale, or about to be."""
+        stack: list[list[UUID]] = self._local.__dict__.setdefault("updating", [])
         for attempt in range(MAX_ATTEMPTS):
+            stack.append([])
             try:
                 return command()
             except (IntegrityError, OperationalError):
+                self._forget(stack[-1])
                 if attempt == MAX_ATTEMPTS - 1:
                     break
                 time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
+            finally:
+                stack.pop()
         raise Unavailable("the ledger is busy with concurrent writes; retry the same "
                           "request (it is idempotent)")
 
@@ -292,15 +364,23 @@ class TimeBank(Application):
     # -- transfers ------------------------------------------------------------------
 
     def record(self, request: TransferRequest) -> TransferView:
-        """Record a service credit, redemption, gift or donation (idempotent by id)."""
+        """Record a service credit, redemption, gift or donation (idempotent by id).
+
+        A first attempt does not look for the id first: if it is taken, the
+        save conflicts on it and the next attempt finds the original there."""
+        attempts = 0
+
         def command() -> TransferView:
-            existing = self._existing_transfer(request)
-            if existing is not None:
-                return existing
-            debit = self._get(request.debit_account_id, Account, "account",
-                              _side_field(request.kind, 0))
-            credit = self._get(request.credit_account_id, Account, "account",
-                               _side_field(request.kind, 1))
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                existing = self._existing_transfer(request)
+                if existing is not None:
+                    return existing
+            debit = self._for_update(request.debit_account_id, Account, "account",
+                                     _side_field(request.kind, 0))
+            credit = self._for_update(request.credit_account_id, Account, "account",
+                                      _side_field(request.kind, 1))
             try:
                 transfer = record_transfer(request, debit=debit, credit=credit,
                                            rules=self._rules_of(debit.community_id),
