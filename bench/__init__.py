@@ -15,11 +15,14 @@ from __future__ import annotations
 import cProfile
 import io
 import math
+import multiprocessing
 import pstats
 import resource
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,16 @@ def sqlite_synchronous(value: int) -> str:
 
 
 def peak_rss_kib() -> int:
-    """The process's high-water resident set size (Linux reports KiB)."""
+    """This process image's high-water resident set size in KiB: ``VmHWM`` (Linux),
+    which starts afresh at ``exec``; ``getrusage``'s maximum would include the
+    parent's size at the fork before a spawned child's ``exec``."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
@@ -89,6 +101,19 @@ def timed_loop(label: str, backend: str, calls: Sequence[Callable[[], object]],
                        peak_rss_kib=peak_rss_kib(), settings=dict(settings or {}))
 
 
+def timed_pass(label: str, backend: str, work: Callable[[], int],
+               settings: dict[str, str] | None = None) -> Measurement:
+    """Time one pass of ``work``, which returns how many operations it did (no
+    per-operation latency: p50 and p99 are left at 0)."""
+    cpu_started, started = time.process_time(), time.perf_counter()
+    operations = work()
+    seconds = time.perf_counter() - started
+    return Measurement(label=label, backend=backend, operations=operations,
+                       seconds=seconds, cpu_seconds=time.process_time() - cpu_started,
+                       p50_ms=0.0, p99_ms=0.0, peak_rss_kib=peak_rss_kib(),
+                       settings=dict(settings or {}))
+
+
 def profile_report(profiler: cProfile.Profile, title: str, top: int) -> str:
     """A cProfile's top costs, by own time and by total time, under ``title``."""
     out = io.StringIO()
@@ -97,3 +122,14 @@ def profile_report(profiler: cProfile.Profile, title: str, top: int) -> str:
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
     return out.getvalue()
+
+
+Job = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+def in_child(job: Job) -> Any:
+    """Run ``func(*args)`` in a fresh spawned process (its peak RSS is its own)."""
+    func, args = job
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(func, *args).result()

@@ -14,6 +14,10 @@ would reach the storage cap). Credit k goes to member ``k % members`` for the
 service date ``k // members`` days before 2026-11-25, so a member earns at most
 one record per day: the largest record (240 minutes) stays under both the
 per-record maximum (480) and the daily earning cap (720).
+
+Through HTTP (:func:`measure_http`) the same workload is posted as JSON by
+client processes against the production server, each client for its own
+organisation and members; the clients count 201s and report every other answer.
 """
 
 from __future__ import annotations
@@ -22,20 +26,27 @@ import cProfile
 import datetime as dt
 import math
 import os
+import random
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 from bench import Measurement, profile_report, sqlite_synchronous, timed_loop
+from bench.http import measure_load, production_server, request_bytes
 from domain.rules import CommunityRules
 from domain.transfers import TransferRequest
 from ledger.application import TimeBank
+from ledger.config import Settings, open_bank
+from ledger.keys import KeyDirectory
 from ledger.storage import Database
+from ledger.tokens import Role
 
 MIN_MEMBERS = 200
 MINUTES = (30, 45, 60, 90, 120, 180, 240)
 LAST_SERVICE_DATE = dt.date(2026, 11, 25)
+HTTP_CEILING = 5000  # credits/s no 2-core machine reaches through HTTP (sizes budgets)
 
 
 @dataclass(frozen=True)
@@ -64,19 +75,25 @@ def settle_town(bank: TimeBank, n: int) -> Town:
                 member_ids=members)
 
 
+def credit_fields(town: Town, k: int) -> tuple[UUID, int, str]:
+    """Credit ``k``'s volunteer, minutes and service date: member ``k % members``,
+    ``k // members`` days back, so no member earns twice on one day."""
+    count = len(town.member_ids)
+    return (town.member_ids[k % count], MINUTES[k % len(MINUTES)],
+            (LAST_SERVICE_DATE - dt.timedelta(days=k // count)).isoformat())
+
+
 def credit_requests(town: Town, n: int) -> list[TransferRequest]:
     """``n`` posted service credits, each with a fresh id, none tripping a rule."""
-    count = len(town.member_ids)
-    return [
-        TransferRequest(
+    requests = []
+    for k in range(n):
+        volunteer, minutes, service_date = credit_fields(town, k)
+        requests.append(TransferRequest(
             transfer_id=uuid4(), kind="service_credit",
-            debit_account_id=town.organisation_id,
-            credit_account_id=town.member_ids[k % count],
-            minutes=MINUTES[k % len(MINUTES)], category="elderly-companionship",
-            service_date=(LAST_SERVICE_DATE - dt.timedelta(days=k // count)).isoformat(),
-            pending=False, actor="staff:bench", on_behalf_of=None, channel="api")
-        for k in range(n)
-    ]
+            debit_account_id=town.organisation_id, credit_account_id=volunteer,
+            minutes=minutes, category="elderly-companionship", service_date=service_date,
+            pending=False, actor="staff:bench", on_behalf_of=None, channel="api"))
+    return requests
 
 
 def _scalar(cursor: Any, sql: str) -> str:
@@ -139,6 +156,47 @@ def profile_application(url: str, n: int, top: int = 25) -> str:
     finally:
         bank.close()
     return profile_report(profiler, f"cProfile of {n} service credits on {url}", top)
+
+
+class CreditPoster:
+    """One HTTP client's requests: ``POST /v1/credits`` by a staff token, its own
+    town's organisation paying, credit ``k`` shaped by :func:`credit_fields` (so
+    no rule is tripped), a fresh id each (201 means recorded)."""
+
+    def __init__(self, town: Town, token: str) -> None:
+        self.town, self.token, self.k = town, token, 0
+
+    def __call__(self, rnd: random.Random) -> bytes:
+        volunteer, minutes, service_date = credit_fields(self.town, self.k)
+        self.k += 1
+        body = (f'{{"id":"{uuid4()}","payer":"{self.town.organisation_id}",'
+                f'"volunteer":"{volunteer}","minutes":{minutes},'
+                f'"category":"elderly-companionship","service_date":"{service_date}"}}')
+        return request_bytes("POST", "/v1/credits", self.token, body.encode())
+
+
+def most_credits(seconds: float, clients: int) -> int:
+    """More credits than one client can post in ``seconds`` (sizes budgets)."""
+    return math.ceil(HTTP_CEILING * seconds / clients)
+
+
+def measure_http(url: str, keys: str, seconds: float, clients: int = 4) -> Measurement:
+    """Single credits per second through ``civic-ledger serve`` (gunicorn, 2 sync
+    workers): ``clients`` processes, each posting for its own organisation (one
+    organisation's credits would all contend for its version) to its own members."""
+    KeyDirectory(Path(keys)).ensure()
+    bank = open_bank(Settings(database_url=url, keys_dir=Path(keys)))
+    try:
+        n = most_credits(seconds, clients)
+        posters = [CreditPoster(settle_town(bank, n), bank.tokens.issue(Role.STAFF)[0])
+                   for _ in range(clients)]
+        settings = storage_settings(bank)
+    finally:
+        bank.close()
+    with production_server(url, Path(keys), workers=2) as server:
+        return measure_load("HTTP: service credit", Database.parse(url).backend, server,
+                            posters, seconds, frozenset({201}),
+                            {**settings, "server": "gunicorn, 2 sync workers"})
 
 
 class UnloggedTimeBank(TimeBank):

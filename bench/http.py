@@ -19,10 +19,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench import Measurement, percentile
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,9 +50,52 @@ def wait_healthy(port: int, timeout: float = 60) -> None:
     raise RuntimeError("the server did not come up")
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running production server: its port and its gunicorn master's pid."""
+
+    port: int
+    pid: int
+
+    def processes(self) -> list[int]:
+        """The master and its workers (by parent pid, read from /proc)."""
+        pids = [self.pid]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.pid:
+                pids.append(int(stat.parent.name))
+        return pids
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time of the master and its live workers."""
+        ticks = 0
+        for pid in self.processes():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_kib(self) -> int:
+        """The largest high-water RSS (VmHWM) of the master and its workers."""
+        peaks = [0]
+        for pid in self.processes():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks.append(int(line.split()[1]))
+            except OSError:
+                continue
+        return max(peaks)
+
+
 @contextmanager
-def production_server(url: str, keys: Path, workers: int = 2) -> Iterator[int]:
-    """``civic-ledger serve`` (gunicorn) on 127.0.0.1; yields its port."""
+def production_server(url: str, keys: Path, workers: int = 2) -> Iterator[Server]:
+    """``civic-ledger serve`` (gunicorn) on 127.0.0.1."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "web.cli", "serve", "--database", url, "--keys", str(keys),
@@ -57,18 +104,23 @@ def production_server(url: str, keys: Path, workers: int = 2) -> Iterator[int]:
         stderr=subprocess.DEVNULL)
     try:
         wait_healthy(port)
-        yield port
+        yield Server(port, server.pid)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
 
-def request_bytes(method: str, path: str, token: str, body: bytes = b"") -> bytes:
-    """One HTTP/1.1 request, ready to send."""
-    head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {token}\r\nConnection: close\r\n")
+def request_bytes(method: str, path: str, token: str | None = None, body: bytes = b"",
+                  headers: Mapping[str, str] | None = None) -> bytes:
+    """One HTTP/1.1 request, ready to send (``Host: 127.0.0.1``, no port: a signed
+    partner request signs ``http://127.0.0.1/...``)."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    if token:
+        head += f"Authorization: Bearer {token}\r\n"
+    extra = {"Content-Type": "application/json", **(headers or {})} if body else {}
     if body:
-        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        extra["Content-Length"] = str(len(body))
+    head += "".join(f"{name}: {value}\r\n" for name, value in extra.items())
     return head.encode() + b"\r\n" + body
 
 
@@ -85,28 +137,57 @@ def exchange(port: int, request: bytes) -> int:
 
 def _client(port: int, requests: Callable[[random.Random], bytes], seconds: float,
             ok: frozenset[int], ready: Any, go: Any, queue: Any) -> None:
-    rnd, done, failed = random.Random(os.getpid()), 0, 0
+    rnd, latencies, failures = random.Random(os.getpid()), [], Counter[int]()
     ready.put(os.getpid())
     go.wait()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        request = requests(rnd)
+        before = time.perf_counter()
         try:
-            status = exchange(port, requests(rnd))
+            status = exchange(port, request)
         except OSError:
             status = 0
         if status in ok:
-            done += 1
+            latencies.append(time.perf_counter() - before)
         else:
-            failed += 1
-    queue.put((done, failed))
+            failures[status] += 1
+    queue.put((latencies, dict(failures)))
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What the clients saw: successes with their latencies, failures by status
+    (0: no HTTP answer), and the wall-clock time from the start signal to the last
+    client's report."""
+
+    latencies: tuple[float, ...]
+    failures: dict[int, int]
+    seconds: float
+
+    @property
+    def done(self) -> int:
+        """Requests answered with an expected status."""
+        return len(self.latencies)
+
+    @property
+    def failed(self) -> int:
+        """Requests answered otherwise, or not at all."""
+        return sum(self.failures.values())
+
+    @property
+    def per_second(self) -> float:
+        """Successful requests per second."""
+        return self.done / self.seconds if self.seconds > 0 else 0.0
 
 
 def load(port: int, makers: Sequence[Callable[[random.Random], bytes]], seconds: float,
-         ok: frozenset[int] = frozenset({200})) -> tuple[int, int, float]:
+         ok: frozenset[int] = frozenset({200})) -> LoadResult:
     """One client process per request maker, all started together and sending
-    for ``seconds``: (done, failed, done per second).
+    for ``seconds``.
 
-    A maker must be picklable (a module-level function or a ``functools.partial``)."""
+    A maker must be picklable (a module-level function, a ``functools.partial``
+    or an instance of a module-level class); building a request is not timed."""
     context = multiprocessing.get_context("spawn")
     ready, go, queue = context.Queue(), context.Event(), context.Queue()
     clients = [context.Process(target=_client,
@@ -122,5 +203,29 @@ def load(port: int, makers: Sequence[Callable[[random.Random], bytes]], seconds:
     elapsed = time.perf_counter() - started
     for client in clients:
         client.join(timeout=30)
-    done = sum(r[0] for r in results)
-    return done, sum(r[1] for r in results), done / elapsed
+    failures: Counter[int] = Counter()
+    for _, failed in results:
+        failures.update(failed)
+    return LoadResult(tuple(sorted(x for lat, _ in results for x in lat)), dict(failures),
+                      elapsed)
+
+
+def measure_load(label: str, backend: str, server: Server,
+                 makers: Sequence[Callable[[random.Random], bytes]], seconds: float,
+                 ok: frozenset[int], settings: dict[str, str],
+                 rows_per_request: int = 1) -> Measurement:
+    """:func:`load` against ``server`` as a :class:`Measurement`: operations are
+    rows, latencies per request, CPU and peak RSS the server's (its master and
+    workers; the clients' own CPU is not in it). Failures go in the settings."""
+    cpu_before = server.cpu_seconds()
+    result = load(server.port, makers, seconds, ok)
+    cpu = server.cpu_seconds() - cpu_before
+    failures = ", ".join(f"{'no answer' if s == 0 else s} x{n}"
+                         for s, n in sorted(result.failures.items()))
+    return Measurement(label=label, backend=backend,
+                       operations=result.done * rows_per_request, seconds=result.seconds,
+                       cpu_seconds=cpu, p50_ms=percentile(result.latencies, 0.50) * 1000,
+                       p99_ms=percentile(result.latencies, 0.99) * 1000,
+                       peak_rss_kib=server.peak_rss_kib(),
+                       settings={**settings, "clients": str(len(makers)),
+                                 "failed": failures or "0"})

@@ -15,6 +15,10 @@ rule) are posted by a partner organisation four ways, each in a fresh store:
 
 Operations are *rows*; latencies are per request. The signing is inside the
 timed loop (a partner pays it too), building the records is not.
+
+:func:`measure_bulk_http` posts signed atomic batches through the production
+server (``civic-ledger serve``, gunicorn) from client processes instead, each
+client a partner organisation of its own, for a bounded time.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from __future__ import annotations
 import cProfile
 import json
 import os
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
@@ -31,9 +37,13 @@ from uuid import UUID, uuid4
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench import Measurement, profile_report, timed_loop
-from bench.credits import check_all_posted, credit_requests, settle_town, storage_settings
+from bench.credits import (Town, check_all_posted, credit_fields, credit_requests,
+                           most_credits, settle_town, storage_settings)
+from bench.http import measure_load, production_server, request_bytes
 from ledger.application import TimeBank
 from ledger.batches import CreditRecord
+from ledger.config import Settings, open_bank
+from ledger.keys import KeyDirectory
 from ledger.evidence import evidence_of
 from ledger.httpsig import RequestParts
 from ledger.idempotency import fingerprint
@@ -152,6 +162,58 @@ def profile_bulk(url: str, n: int, top: int = 30) -> str:
         bank.close()
     return profile_report(
         profiler, f"cProfile of {n} partner rows in batches of {BATCH_ROWS} on {url}", top)
+
+
+class BatchPoster:
+    """One HTTP client's requests: signed ``POST /v1/partners/<org>/batches`` of
+    ``BATCH_ROWS`` records (atomic), its own organisation's, rows shaped by
+    :func:`bench.credits.credit_fields` so none trips a rule."""
+
+    def __init__(self, town: Town, private_key: bytes, key_id: str) -> None:
+        self.town, self.private_key, self.key_id, self.k = town, private_key, key_id, 0
+        self.client: PartnerClient | None = None
+
+    def __call__(self, rnd: random.Random) -> bytes:
+        if self.client is None:  # keys do not pickle: made in the client process
+            self.client = PartnerClient(
+                "http://127.0.0.1", self.town.organisation_id,
+                Ed25519PrivateKey.from_private_bytes(self.private_key), self.key_id)
+        records = []
+        for k in range(self.k, self.k + BATCH_ROWS):
+            volunteer, minutes, service_date = credit_fields(self.town, k)
+            records.append({"id": str(uuid4()), "volunteer": str(volunteer),
+                            "minutes": minutes, "category": "elderly-companionship",
+                            "service_date": service_date})
+        self.k += BATCH_ROWS
+        body = json.dumps({"mode": "atomic", "records": records}).encode()
+        url = self.client.url("batches")
+        headers = self.client.signed_headers("POST", url, "application/json", body,
+                                             str(uuid4()))
+        return request_bytes("POST", urlsplit(url).path, None, body, headers)
+
+
+def measure_bulk_http(url: str, keys: str, seconds: float, clients: int = 2) -> Measurement:
+    """Bulk rows per second through ``civic-ledger serve`` (gunicorn, 2 sync
+    workers): ``clients`` processes, each a partner organisation posting signed
+    atomic batches of ``BATCH_ROWS`` records to its own members."""
+    KeyDirectory(Path(keys)).ensure()
+    bank = open_bank(Settings(database_url=url, keys_dir=Path(keys)))
+    try:
+        posters = []
+        for number in range(clients):
+            town = settle_town(bank, most_credits(seconds, clients))
+            private = Ed25519PrivateKey.generate()
+            PartnerDesk(bank).add_key(town.organisation_id, f"bench-{number}",
+                                      public_key_of(private))
+            posters.append(BatchPoster(town, private.private_bytes_raw(), f"bench-{number}"))
+        settings = storage_settings(bank)
+    finally:
+        bank.close()
+    with production_server(url, Path(keys), workers=2) as server:
+        return measure_load("HTTP: partner bulk batch", Database.parse(url).backend,
+                            server, posters, seconds, frozenset({200, 201}),
+                            {**settings, "server": "gunicorn, 2 sync workers"},
+                            rows_per_request=BATCH_ROWS)
 
 
 JOBS = (("single", "application"), ("bulk", "application"), ("single", "http"),

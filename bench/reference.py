@@ -9,7 +9,12 @@ and the database allow on the same machine in the same run:
 * ``1 row per transaction``: one ``Account.Credited``-shaped row per commit
   (what any durable write costs at least: one commit, one WAL sync);
 * ``3 rows per transaction``: a ``Transfer.Recorded``, an ``Account.Debited``
-  and an ``Account.Credited`` row per commit, exactly a credit's write.
+  and an ``Account.Credited`` row per commit, exactly a credit's write;
+* ``bulk``: the three rows of each of 1,000 credits in one transaction, by
+  ``executemany`` (the floor under a partner's bulk batch), counted in credits.
+
+And, for reads, a point read: one ``SELECT`` of one row by its key on one
+connection (the floor under a balance read or a proof's node read).
 
 The tables are created with the DDL ``eventsourcing`` 9.5 uses for an
 application recorder, the SQLite connection is opened the way it opens its own
@@ -24,6 +29,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from uuid import UUID, uuid4
 
@@ -96,45 +102,72 @@ def credit_rows(n: int, rows_per_transaction: int) -> list[list[Row]]:
     return batches
 
 
-def _label(rows_per_transaction: int) -> str:
+def _label(rows_per_transaction: int, credits_per_transaction: int) -> str:
+    if credits_per_transaction > 1:
+        return f"raw: bulk, {credits_per_transaction:,} x 3 rows per txn"
     plural = "row" if rows_per_transaction == 1 else "rows"
     return f"raw: {rows_per_transaction} {plural} per transaction"
+
+
+def transactions(n: int, rows_per_transaction: int,
+                 credits_per_transaction: int) -> list[list[Row]]:
+    """The rows of ``n`` credits, ``credits_per_transaction`` credits to a transaction
+    (a bulk batch is every row of each of its credits)."""
+    batches = credit_rows(n, rows_per_transaction)
+    return [[row for batch in batches[i:i + credits_per_transaction] for row in batch]
+            for i in range(0, n, credits_per_transaction)]
+
+
+def _with_ops(measured: Measurement, n: int) -> Measurement:
+    """Operations are credits (rows, as a partner counts them), not transactions."""
+    return replace(measured, operations=n)
 
 
 def _sqlite_insert(conn: sqlite3.Connection, batch: list[Row]) -> None:
     cursor = conn.cursor()
     cursor.execute("BEGIN")
-    for originator_id, version, topic, state in batch:
-        cursor.execute(SQLITE_INSERT, (originator_id.hex, version, topic, state))
+    if len(batch) > 3:
+        cursor.executemany(SQLITE_INSERT, [(o.hex, v, t, s) for o, v, t, s in batch])
+    else:
+        for originator_id, version, topic, state in batch:
+            cursor.execute(SQLITE_INSERT, (originator_id.hex, version, topic, state))
     conn.commit()
 
 
-def measure_sqlite(path: str, n: int, rows_per_transaction: int) -> Measurement:
-    """``n`` durable transactions of raw inserts into a fresh SQLite file."""
+def measure_sqlite(path: str, n: int, rows_per_transaction: int,
+                   credits_per_transaction: int = 1) -> Measurement:
+    """``n`` credits' raw inserts into a fresh SQLite file, in durable transactions
+    of ``credits_per_transaction`` credits (a bulk one by ``executemany``)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         journal_mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         synchronous = conn.execute("PRAGMA synchronous").fetchone()[0]
         conn.execute(SQLITE_DDL)
-        batches = credit_rows(n, rows_per_transaction)
+        batches = transactions(n, rows_per_transaction, credits_per_transaction)
         calls: list[Callable[[], object]] = [partial(_sqlite_insert, conn, b)
                                              for b in batches]
-        return timed_loop(_label(rows_per_transaction), "sqlite", calls,
-                          {"journal_mode": journal_mode,
-                           "synchronous": sqlite_synchronous(synchronous)})
+        return _with_ops(timed_loop(
+            _label(rows_per_transaction, credits_per_transaction), "sqlite", calls,
+            {"journal_mode": journal_mode, "synchronous": sqlite_synchronous(synchronous)}),
+            n)
     finally:
         conn.close()
 
 
 def _postgres_insert(conn: psycopg.Connection, insert: str, batch: list[Row]) -> None:
     with conn.transaction():
-        for row in batch:
-            conn.execute(insert, row)  # type: ignore[arg-type]
+        if len(batch) > 3:
+            with conn.cursor() as cursor:
+                cursor.executemany(insert, batch)  # type: ignore[arg-type]
+        else:
+            for row in batch:
+                conn.execute(insert, row)  # type: ignore[arg-type]
 
 
-def measure_postgres(dsn: str, schema: str, n: int,
-                     rows_per_transaction: int) -> Measurement:
-    """``n`` transactions of raw inserts into a fresh table in ``schema``."""
+def measure_postgres(dsn: str, schema: str, n: int, rows_per_transaction: int,
+                     credits_per_transaction: int = 1) -> Measurement:
+    """``n`` credits' raw inserts into a fresh table in ``schema``, in transactions
+    of ``credits_per_transaction`` credits (a bulk one by ``executemany``)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(POSTGRES_DDL.format(schema=schema))  # type: ignore[arg-type]
         settings = {name: str(conn.execute(f"SHOW {name}").fetchone()[0])  # type: ignore
@@ -142,5 +175,24 @@ def measure_postgres(dsn: str, schema: str, n: int,
         insert = POSTGRES_INSERT.format(schema=schema)
         calls: list[Callable[[], object]] = [
             partial(_postgres_insert, conn, insert, b)
-            for b in credit_rows(n, rows_per_transaction)]
-        return timed_loop(_label(rows_per_transaction), "postgres", calls, settings)
+            for b in transactions(n, rows_per_transaction, credits_per_transaction)]
+        return _with_ops(timed_loop(_label(rows_per_transaction, credits_per_transaction),
+                                    "postgres", calls, settings), n)
+
+
+def measure_sqlite_point_reads(path: str, sql: str, keys: list[tuple[object, ...]],
+                               n: int, label: str) -> Measurement:
+    """``n`` single-statement reads (``sql`` with each of ``keys`` in turn) on one
+    connection to an existing SQLite file: the floor under a one-row read."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        calls: list[Callable[[], object]] = [
+            partial(_fetch, conn, sql, keys[k % len(keys)]) for k in range(n)]
+        return timed_loop(label, "sqlite", calls)
+    finally:
+        conn.close()
+
+
+def _fetch(conn: sqlite3.Connection, sql: str, key: tuple[object, ...]) -> None:
+    if conn.execute(sql, key).fetchone() is None:
+        raise RuntimeError(f"no row for {key}: the reference read must find its row")
