@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from copy import deepcopy
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -54,7 +54,7 @@ from domain.transfers import (
     void_transfer,
 )
 from ledger.checkpoints import Signer
-from ledger.log import LoggedPOPORecorder, appended, reset_appended
+from ledger.log import LoggedPOPORecorder, appended, expect_unchanged, reset_appended
 from ledger.personal import PersonalData
 from ledger.storage import Database, MemoryDatastore, Reads, SideStore
 from ledger.tokens import TokenStore
@@ -68,6 +68,16 @@ MAX_ATTEMPTS = 12
 def utcnow() -> dt.datetime:
     """The current time, timezone-aware UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class _Attempt:
+    """One attempt of a command: what it loaded (dropped from the cache if it
+    conflicts) and the versions of aggregates it only read (checked when its
+    events are written)."""
+
+    loaded: list[UUID] = field(default_factory=list)
+    read: dict[UUID, int] = field(default_factory=dict)
 
 
 class TimeBank(Application):
@@ -155,7 +165,9 @@ class TimeBank(Application):
         :meth:`_retrying` drops it from the cache before running the command
         again from the store. Only for aggregates the command saves: one that
         is only read (rules, keys) must come fresh from :meth:`_get`."""
-        self._updating().append(aggregate_id)
+        attempt = self._attempt()
+        if attempt is not None:
+            attempt.loaded.append(aggregate_id)
         cache = self.repository.cache
         if cache is not None:
             try:
@@ -167,10 +179,10 @@ class TimeBank(Application):
                     return deepcopy(cached)
         return self._get(aggregate_id, cls, what, field)
 
-    def _updating(self) -> list[UUID]:
-        """Ids loaded by :meth:`_for_update` in this thread's current attempt."""
-        stack: list[list[UUID]] = self._local.__dict__.get("updating", [])
-        return stack[-1] if stack else []  # outside _retrying: nothing to forget
+    def _attempt(self) -> _Attempt | None:
+        """This thread's current attempt of a command (None outside one)."""
+        attempts: list[_Attempt] = self._local.__dict__.get("attempts", [])
+        return attempts[-1] if attempts else None
 
     def _exists(self, aggregate_id: UUID) -> bool:
         # One indexed read of the first event, not a full load (nothing we ask
@@ -178,13 +190,29 @@ class TimeBank(Application):
         return bool(self.recorder.select_events(aggregate_id, limit=1))
 
     def _rules_of(self, community_id: UUID) -> CommunityRules:
-        """The rules in force; the community is only read, so no defensive copy."""
-        try:
-            community = self.repository.get(community_id, deepcopy_from_cache=False)
-        except AggregateNotFoundError:
-            raise NotFound(f"no community {community_id}", field="community") from None
+        """The rules in force.
+
+        Inside a command the community comes from the cache without a read,
+        and its version is checked again when the command's events are
+        written (``log.expect_unchanged``): rules changed in between make the
+        save conflict, and the command runs again on the new rules."""
+        attempt = self._attempt()
+        community = None
+        if attempt is not None and self.repository.cache is not None:
+            try:
+                community = self.repository.cache.get(community_id)
+            except KeyError:
+                pass
+        if not isinstance(community, Community):
+            try:
+                community = self.repository.get(community_id, deepcopy_from_cache=False)
+            except AggregateNotFoundError:
+                raise NotFound(f"no community {community_id}", field="community") from None
         if not isinstance(community, Community):
             raise NotFound(f"{community_id} is not a community", field="community")
+        if attempt is not None:
+            attempt.loaded.append(community_id)
+            attempt.read[community_id] = community.version
         return community.rules
 
     def _commit(self, *aggregates: Any) -> tuple[int, ...]:
@@ -199,8 +227,15 @@ class TimeBank(Application):
         events: list[Any] = []
         for aggregate in aggregates:
             events.extend(aggregate.collect_events())
+        attempt = self._attempt()
+        saved = {aggregate.id for aggregate in aggregates}
         reset_appended()
-        self.events.put(events)
+        expect_unchanged((k, v) for k, v in (attempt.read.items() if attempt else ())
+                         if k not in saved)  # a saved one is checked by its own version
+        try:
+            self.events.put(events)
+        finally:
+            expect_unchanged(())
         cache = self.repository.cache
         for aggregate in aggregates:
             if not isinstance(aggregate, Account):
@@ -225,18 +260,18 @@ class TimeBank(Application):
 
         Whatever the failed attempt loaded for update leaves the cache: it was
         stale, or about to be."""
-        stack: list[list[UUID]] = self._local.__dict__.setdefault("updating", [])
+        attempts: list[_Attempt] = self._local.__dict__.setdefault("attempts", [])
         for attempt in range(MAX_ATTEMPTS):
-            stack.append([])
+            attempts.append(_Attempt())
             try:
                 return command()
             except (IntegrityError, OperationalError):
-                self._forget(stack[-1])
+                self._forget(attempts[-1].loaded)
                 if attempt == MAX_ATTEMPTS - 1:
                     break
                 time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
             finally:
-                stack.pop()
+                attempts.pop()
         raise Unavailable("the ledger is busy with concurrent writes; retry the same "
                           "request (it is idempotent)")
 

@@ -18,12 +18,12 @@ right edge of the tree (one hash per set bit of the size) is kept in
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
@@ -34,6 +34,31 @@ from ledger.storage import serialise_ddl
 LEAF_FORMAT_V1 = 1
 # The leaf indexes the current thread's last append assigned (read after a save).
 _appended: ContextVar[tuple[int, ...]] = ContextVar("appended_leaves", default=())
+
+
+# Versions of aggregates the current thread's next save read but does not write.
+_unchanged: ContextVar[tuple[tuple[UUID, int], ...]] = ContextVar("unchanged_reads",
+                                                                  default=())
+
+
+def expect_unchanged(reads: Iterable[tuple[UUID, int]]) -> None:
+    """The versions the next save's decision rests on (aggregates it only read).
+
+    The recorders check them after inserting the events, while the writers are
+    serialised (SQLite's write lock, the events-table lock on PostgreSQL, the
+    recorder's lock in memory): if any aggregate has a newer version by then,
+    the insert fails like a version conflict (:class:`IntegrityError`) and
+    nothing is written, so a decision is never made on rules that changed
+    before it was stored."""
+    _unchanged.set(tuple(reads))
+
+
+def _check_unchanged(latest: Callable[[UUID], int | None]) -> None:
+    for aggregate_id, version in _unchanged.get():
+        found = latest(aggregate_id)
+        if found != version:
+            raise IntegrityError(f"{aggregate_id} is at version {found}, "
+                                 f"the command read version {version}")
 
 
 def reset_appended() -> None:
@@ -172,6 +197,9 @@ class LoggedSQLiteRecorder(SQLiteApplicationRecorder):
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        _check_unchanged(lambda aggregate_id: _scalar(
+            c, f"SELECT MAX(originator_version) FROM {self.events_table_name} "
+               "WHERE originator_id = ?", (aggregate_id.hex,)))
         append_to_log(SqlLogTables(c), stored_events)
         return ids
 
@@ -208,7 +236,16 @@ class LoggedPostgresRecorder(PostgresApplicationRecorder):
         with curs.connection.pipeline() as pipeline:
             pipeline.sync()
         with curs.connection.cursor() as log_cursor:
-            append_to_log(SqlLogTables(log_cursor, self._log_prefix, "%s"), stored_events)
+            try:
+                _check_unchanged(lambda aggregate_id: _scalar(
+                    log_cursor, f'SELECT MAX(originator_version) FROM {self._log_prefix}'
+                                f'"{self.events_table_name}" WHERE originator_id = %s',
+                    (aggregate_id,)))
+                append_to_log(SqlLogTables(log_cursor, self._log_prefix, "%s"),
+                              stored_events)
+            except Exception:
+                _abort(log_cursor)
+                raise
 
 
 class MemoryLogTables:
@@ -246,9 +283,36 @@ class LoggedPOPORecorder(POPOApplicationRecorder):
 
     def _update_table(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
+        _check_unchanged(lambda aggregate_id: max(
+            self._stored_events_index.get(str(aggregate_id)) or [None]))  # type: ignore[type-var]
         ids = super()._update_table(stored_events, **kwargs)
         append_to_log(self.log_tables, stored_events)
         return ids
+
+
+def _abort(cursor: Any) -> None:
+    """Make the database itself fail the open transaction.
+
+    ``eventsourcing``'s PostgreSQL ``insert_events`` holds back any exception
+    raised while the events are inserted and leaves its transaction block
+    normally, relying on the database having failed the transaction (a
+    unique violation does): an exception of ours alone would be followed by
+    a COMMIT of events without their leaves. A statement that always fails
+    puts the transaction in the failed state, so that COMMIT rolls back."""
+    try:
+        cursor.execute("ROLLBACK TO SAVEPOINT civic_ledger_abort_this_transaction")
+        with cursor.connection.pipeline() as pipeline:
+            pipeline.sync()  # the failure surfaces here, not at the block's exit
+    except Exception:  # the expected failure: that savepoint never exists
+        pass
+
+
+def _scalar(cursor: Any, sql: str, params: tuple[Any, ...]) -> Any:
+    cursor.execute(sql, params)
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
 
 
 def leaf_hashes(events: Iterable[StoredEvent]) -> list[bytes]:

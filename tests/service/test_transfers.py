@@ -19,6 +19,7 @@ from domain.errors import (
 from domain.accounts import AccountKind
 from domain.transfers import TransferRequest
 from ledger.application import TimeBank
+from ledger.audit import verify_live
 
 
 def request(kind: str, debit: UUID, credit: UUID, minutes: int, *, pending: bool = False,
@@ -239,3 +240,44 @@ def test_an_account_loaded_from_a_snapshot_keeps_its_kind_and_limits(bank, town,
         fresh.record(request("service_credit", town["org"], town["ada"], 10))
     finally:
         fresh.close()
+
+
+@pytest.fixture
+def two_processes(durable_database_url, master_key):
+    """Two applications on one store, as two server workers would be."""
+    from ledger.storage import Database
+    first = TimeBank(Database.parse(durable_database_url), master_key)
+    second = TimeBank(Database.parse(durable_database_url), master_key)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_rules_changed_by_another_process_apply_to_the_next_credit(two_processes):
+    first, second = two_processes
+    community = first.register_community("Elm")
+    org = first.open_organisation(community["id"], "Care", budget=600)
+    ada = first.open_member(community["id"])
+    first.record(request("service_credit", org.id, ada.id, 90))  # rules now in first's cache
+    second.change_rules(community["id"], {"max_minutes_per_record": 60})
+    with pytest.raises(RecordTooLong):
+        first.record(request("service_credit", org.id, ada.id, 90))
+    assert first.account(ada.id).balance == 90  # the refused attempt left nothing
+    first.record(request("service_credit", org.id, ada.id, 60))
+    assert second.account(ada.id).balance == 150
+    assert verify_live(second.audit_log) == []  # every stored event has its leaf
+
+
+def test_an_account_written_by_another_process_is_not_overwritten(two_processes):
+    first, second = two_processes
+    community = first.register_community("Elm")
+    org = first.open_organisation(community["id"], "Care", budget=600)
+    ada = first.open_member(community["id"])
+    first.record(request("service_credit", org.id, ada.id, 90))  # both accounts cached
+    second.record(request("service_credit", org.id, ada.id, 45))
+    first.record(request("service_credit", org.id, ada.id, 30, service_date="2026-11-21"))
+    assert {first.account(ada.id).balance, second.account(ada.id).balance} == {165}
+    assert second.account(org.id).balance == -165
+    with pytest.raises(InsufficientBalance):  # the budget sees all three credits
+        first.record(request("service_credit", org.id, ada.id, 436,
+                             service_date="2026-11-22"))
