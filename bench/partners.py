@@ -214,27 +214,3 @@ def measure_bulk_http(url: str, keys: str, seconds: float, clients: int = 2) -> 
                             server, posters, seconds, frozenset({200, 201}),
                             {**settings, "server": "gunicorn, 2 sync workers"},
                             rows_per_request=BATCH_ROWS)
-
-
-JOBS = (("single", "application"), ("bulk", "application"), ("single", "http"),
-        ("bulk", "http"))
-
-
-def table(grouped: list[list[Measurement]]) -> list[str]:
-    """One line per measurement (best run); ``x single``: rows/s over the single
-    posting's credits/s by the same path."""
-    bests = [max(runs, key=lambda m: m.per_second) for runs in grouped]
-    single = {m.label.split("(")[1]: m for m in bests if ": single" in m.label}
-    lines = []
-    for best, runs in zip(bests, grouped):
-        base = single.get(best.label.split("(")[1])
-        ratio = "" if base is None or base is best else \
-            f"{best.per_second / base.per_second:.1f}"
-        every = ", ".join(f"{m.per_second:,.0f}" for m in runs)
-        lines.append(f"{best.backend:<9} {best.label:<30} {best.operations:>6} "
-                     f"{best.per_second:>9,.1f} {best.p50_ms:>7.2f} {best.p99_ms:>7.2f} "
-                     f"{best.cpu_ms_per_op:>7.2f} {best.peak_rss_kib / 1024:>8.1f} "
-                     f"{ratio:>8}  {every}")
-    lines.append(f"{'':<9} (ops are rows; p50/p99 per request; the ratio column is "
-                 "x single: bulk rows/s over single credits/s by the same path)")
-    return lines
