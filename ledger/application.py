@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (AggregateNotFoundError, Application, LRUCache,
+                                      project_aggregate)
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, OperationalError
 from eventsourcing.utils import Environment, EnvType
 
@@ -63,6 +64,7 @@ from ledger.views import AccountView, HistoryEntry, MemberView, TransferView
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 12
+HELD_COPIES = 20000  # accounts and communities this process keeps for its next command
 
 
 def utcnow() -> dt.datetime:
@@ -72,12 +74,13 @@ def utcnow() -> dt.datetime:
 
 @dataclass
 class _Attempt:
-    """One attempt of a command: what it loaded (dropped from the cache if it
-    conflicts) and the versions of aggregates it only read (checked when its
-    events are written)."""
+    """One attempt of a command: what it loaded (brought up to date by the next
+    attempt if this one conflicts) and the versions of aggregates it only read
+    (checked when its events are written)."""
 
     loaded: list[UUID] = field(default_factory=list)
     read: dict[UUID, int] = field(default_factory=dict)
+    refresh: set[UUID] = field(default_factory=set)  # found stale by an earlier attempt
 
 
 class TimeBank(Application):
@@ -94,6 +97,8 @@ class TimeBank(Application):
         super().__init__(env=database.eventsourcing_env())
         self.clock = clock
         self._local = threading.local()  # per thread: what the current command loads
+        self._held: LRUCache[UUID, Any] = LRUCache(HELD_COPIES)  # see _held_copy
+        self._contended: LRUCache[UUID, bool] = LRUCache(HELD_COPIES)  # see _suspect
         datastore = (MemoryDatastore() if database.backend == "memory"
                      else self.recorder.datastore)  # type: ignore[attr-defined]
         self.datastore = datastore  # side tables, the log and read models use it too
@@ -110,14 +115,6 @@ class TimeBank(Application):
         """Close the read connections, then the event store's."""
         self.reads.close()
         super().close()
-
-    def _forget(self, aggregate_ids: Iterable[UUID]) -> None:
-        cache = self.repository.cache
-        for aggregate_id in aggregate_ids:
-            try:
-                cache.get(aggregate_id, evict=True)  # type: ignore[union-attr]
-            except KeyError:
-                pass
 
     def _log_source(self, datastore: Any) -> LogSource:
         recorder = self.recorder
@@ -157,27 +154,61 @@ class TimeBank(Application):
         return aggregate
 
     def _for_update(self, aggregate_id: UUID, cls: type[T], what: str, field: str) -> T:
-        """An aggregate this command will save: the cached copy, without the
-        read that fast-forwards it, when there is one.
+        """An aggregate this command will save, from this process's own copy
+        when it holds one: no read of the store.
 
         A stale copy (another process wrote since) cannot be saved: the
-        version it would write is taken, so the save conflicts, and
-        :meth:`_retrying` drops it from the cache before running the command
-        again from the store. Only for aggregates the command saves: one that
-        is only read (rules, keys) must come fresh from :meth:`_get`."""
+        version it would write is taken, so the save conflicts and
+        :meth:`_retrying` runs the command again, which then brings the copy
+        up to date with the events it missed (a read of those few events, not
+        a replay). Only for aggregates the command saves: one that is only
+        read is checked at the save instead (:meth:`_rules_of`)."""
         attempt = self._attempt()
         if attempt is not None:
             attempt.loaded.append(aggregate_id)
-        cache = self.repository.cache
-        if cache is not None:
-            try:
-                cached = cache.get(aggregate_id)
-            except KeyError:
-                pass
-            else:
-                if isinstance(cached, cls):
-                    return deepcopy(cached)
-        return self._get(aggregate_id, cls, what, field)
+        held = self._held_copy(aggregate_id, cls, refresh=self._suspect(aggregate_id, attempt))
+        if held is None:
+            held = self._get(aggregate_id, cls, what, field)
+            self._hold(held)
+        return deepcopy(held)
+
+    def _held_copy(self, aggregate_id: UUID, cls: type[T], *, refresh: bool) -> T | None:
+        """The copy this process holds (``refresh``: brought up to date from
+        the store first), or None. Held copies are never changed in place, so
+        any thread may read one while another replaces it."""
+        try:
+            held = self._held.get(aggregate_id)
+        except KeyError:
+            return None
+        if not isinstance(held, cls):
+            return None
+        if refresh:
+            newer = list(self.events.get(aggregate_id, gt=held.version))
+            if newer:
+                held = project_aggregate(deepcopy(held), newer)
+                self._hold(held)
+        return held
+
+    def _suspect(self, aggregate_id: UUID, attempt: _Attempt | None) -> bool:
+        """Whether the held copy may be stale: an earlier attempt of this
+        command conflicted on it, or it is one that other processes write too
+        (it conflicted before), whose copy is then brought up to date before
+        every use: one read of the events it missed instead of a wasted attempt."""
+        if attempt is not None and aggregate_id in attempt.refresh:
+            return True
+        try:
+            return bool(self._contended.get(aggregate_id))
+        except KeyError:
+            return False
+
+    def _hold(self, aggregate: Any) -> None:
+        """Keep a copy of ``aggregate`` as it is now (unless a newer one is held)."""
+        try:
+            newer = self._held.get(aggregate.id).version >= aggregate.version
+        except KeyError:
+            newer = False
+        if not newer:
+            self._held.put(aggregate.id, deepcopy(aggregate))
 
     def _attempt(self) -> _Attempt | None:
         """This thread's current attempt of a command (None outside one)."""
@@ -192,27 +223,20 @@ class TimeBank(Application):
     def _rules_of(self, community_id: UUID) -> CommunityRules:
         """The rules in force.
 
-        Inside a command the community comes from the cache without a read,
-        and its version is checked again when the command's events are
+        Inside a command the community is this process's held copy (no read),
+        and the version read is checked again when the command's events are
         written (``log.expect_unchanged``): rules changed in between make the
         save conflict, and the command runs again on the new rules."""
         attempt = self._attempt()
-        community = None
-        if attempt is not None and self.repository.cache is not None:
-            try:
-                community = self.repository.cache.get(community_id)
-            except KeyError:
-                pass
-        if not isinstance(community, Community):
-            try:
-                community = self.repository.get(community_id, deepcopy_from_cache=False)
-            except AggregateNotFoundError:
-                raise NotFound(f"no community {community_id}", field="community") from None
-        if not isinstance(community, Community):
-            raise NotFound(f"{community_id} is not a community", field="community")
-        if attempt is not None:
-            attempt.loaded.append(community_id)
-            attempt.read[community_id] = community.version
+        if attempt is None:
+            return self._get(community_id, Community, "community", "community").rules
+        community = self._held_copy(community_id, Community,
+                                    refresh=self._suspect(community_id, attempt))
+        if community is None:
+            community = self._get(community_id, Community, "community", "community")
+            self._hold(community)
+        attempt.loaded.append(community_id)
+        attempt.read[community_id] = community.version
         return community.rules
 
     def _commit(self, *aggregates: Any) -> tuple[int, ...]:
@@ -221,9 +245,9 @@ class TimeBank(Application):
         The library's ``save`` without its per-object protocol checks (they
         cost more than the domain's own work here): every object given is one
         of our aggregates. Then, for the accounts: a snapshot from the state
-        in hand when one falls due (not a replay from the store), and back
-        into the cache as they now are (a copy: the command may go on using
-        its own), so the next command on them needs no read."""
+        in hand when one falls due (not a replay from the store); and a copy
+        of each saved account and community is held, so the next command on
+        it needs no read."""
         events: list[Any] = []
         for aggregate in aggregates:
             events.extend(aggregate.collect_events())
@@ -236,8 +260,9 @@ class TimeBank(Application):
             self.events.put(events)
         finally:
             expect_unchanged(())
-        cache = self.repository.cache
         for aggregate in aggregates:
+            if isinstance(aggregate, Community):
+                self._hold(aggregate)
             if not isinstance(aggregate, Account):
                 continue
             first = min((e.originator_version for e in events
@@ -246,30 +271,30 @@ class TimeBank(Application):
             if self.snapshots is not None and \
                     aggregate.version // interval > (first - 1) // interval:
                 self.snapshots.put([Account.Snapshot.take(aggregate)])
-            if cache is not None:
-                try:
-                    newer = cache.get(aggregate.id).version >= aggregate.version
-                except KeyError:
-                    newer = False
-                if not newer:
-                    cache.put(aggregate.id, deepcopy(aggregate))
+            self._hold(aggregate)
         return appended()
 
     def _retrying(self, command: Callable[[], T]) -> T:
-        """Run ``command`` again from a fresh load while a concurrent write wins.
+        """Run ``command`` again while a concurrent write wins.
 
-        Whatever the failed attempt loaded for update leaves the cache: it was
-        stale, or about to be."""
+        What a failed attempt loaded is brought up to date by the next one (it
+        was stale, or about to be). The first retry is immediate (most
+        conflicts are a copy another process moved past); later ones back off
+        with jitter, since those mean several writers on the same accounts."""
         attempts: list[_Attempt] = self._local.__dict__.setdefault("attempts", [])
+        stale: set[UUID] = set()
         for attempt in range(MAX_ATTEMPTS):
-            attempts.append(_Attempt())
+            attempts.append(_Attempt(refresh=stale))
             try:
                 return command()
             except (IntegrityError, OperationalError):
-                self._forget(attempts[-1].loaded)
+                stale = stale | set(attempts[-1].loaded)
+                for aggregate_id in attempts[-1].loaded:
+                    self._contended.put(aggregate_id, True)
                 if attempt == MAX_ATTEMPTS - 1:
                     break
-                time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
+                if attempt:
+                    time.sleep(random.uniform(0, min(0.2, 0.002 * 2 ** attempt)))
             finally:
                 attempts.pop()
         raise Unavailable("the ledger is busy with concurrent writes; retry the same "

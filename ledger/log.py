@@ -17,9 +17,15 @@ right edge of the tree (one hash per set bit of the size) is kept in
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import sqlite3
 import struct
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -53,8 +59,9 @@ def expect_unchanged(reads: Iterable[tuple[UUID, int]]) -> None:
     _unchanged.set(tuple(reads))
 
 
-def _check_unchanged(latest: Callable[[UUID], int | None]) -> None:
-    for aggregate_id, version in _unchanged.get():
+def _check_unchanged(latest: Callable[[UUID], int | None],
+                     reads: Iterable[tuple[UUID, int]] | None = None) -> None:
+    for aggregate_id, version in _unchanged.get() if reads is None else reads:
         found = latest(aggregate_id)
         if found != version:
             raise IntegrityError(f"{aggregate_id} is at version {found}, "
@@ -188,20 +195,151 @@ class SqlLogTables:
 
 
 class LoggedSQLiteRecorder(SQLiteApplicationRecorder):
-    """SQLite events table plus the log, extended in the same transaction."""
+    """SQLite events table plus the log, extended in the same transaction.
+
+    Inserts from concurrent threads of one process are committed together
+    (:class:`GroupCommit`): one transaction and one durable commit for all
+    the inserts waiting when the writer is free, each in its own savepoint,
+    so one that conflicts is rolled back alone and fails alone."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        pool = self.datastore.pool
+        lock = None if pool.is_sqlite_memory_mode else WriterLock(pool.db_name)
+        self._group = GroupCommit(self.datastore, self._insert_one, lock)
 
     def construct_create_table_statements(self) -> list[str]:
         """Events table and log tables."""
         return super().construct_create_table_statements() + sql_create_statements("", "BLOB", "TEXT")
 
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        ids, leaves = self._group.submit(stored_events, _unchanged.get())
+        _appended.set(tuple(leaves))
+        return ids
+
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs)
+        return self._insert_one(c, stored_events, _unchanged.get())[0]
+
+    def _insert_one(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
+                    reads: Sequence[tuple[UUID, int]]) -> tuple[Sequence[int], list[int]]:
+        ids = super()._insert_events(c, stored_events)
         _check_unchanged(lambda aggregate_id: _scalar(
             c, f"SELECT MAX(originator_version) FROM {self.events_table_name} "
-               "WHERE originator_id = ?", (aggregate_id.hex,)))
-        append_to_log(SqlLogTables(c), stored_events)
-        return ids
+               "WHERE originator_id = ?", (aggregate_id.hex,)), reads)
+        return ids or [], append_to_log(SqlLogTables(c), stored_events)
+
+
+@dataclass
+class _Insert:
+    """One thread's insert waiting for, or done by, a group commit."""
+
+    stored_events: Sequence[StoredEvent]
+    reads: Sequence[tuple[UUID, int]]
+    result: tuple[Sequence[int], list[int]] | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class GroupCommit:
+    """Group commit: the inserts of concurrent threads share one transaction.
+
+    A thread that finds the writer free leads: it takes every insert waiting
+    (its own among them) and runs them in one transaction, each inside a
+    savepoint, then commits once. An insert that fails (a version conflict)
+    is rolled back to its savepoint and only its thread gets the error; if
+    the transaction as a whole fails, every insert in it gets that error and
+    none is stored. Each thread returns only after the commit that holds its
+    insert, so an acknowledged write is durable, as before; a thread alone
+    commits alone, as before."""
+
+    def __init__(self, datastore: Any,
+                 insert_one: Callable[[Any, Sequence[StoredEvent], Sequence[tuple[UUID, int]]],
+                                      tuple[Sequence[int], list[int]]],
+                 lock: WriterLock | None = None) -> None:
+        self._datastore = datastore
+        self._insert_one = insert_one
+        self._lock = lock or contextlib.nullcontext()
+        self._ready = threading.Condition()
+        self._waiting: list[_Insert] = []
+        self._leading = False
+
+    def submit(self, stored_events: Sequence[StoredEvent],
+               reads: Sequence[tuple[UUID, int]]) -> tuple[Sequence[int], list[int]]:
+        """Insert, in this thread's turn or in another's; returns (ids, leaf indexes)."""
+        mine = _Insert(stored_events, reads)
+        with self._ready:
+            self._waiting.append(mine)
+            while not mine.done and self._leading:
+                self._ready.wait()
+            if not mine.done:
+                self._leading = True
+                batch, self._waiting = self._waiting, []
+        if not mine.done:
+            try:
+                self._run(batch)
+            finally:
+                with self._ready:
+                    self._leading = False
+                    self._ready.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.result is not None
+        return mine.result
+
+    def _run(self, batch: list[_Insert]) -> None:
+        alone = len(batch) == 1
+        try:
+            with self._lock, self._datastore.transaction(commit=True) as cursor:
+                for item in batch:
+                    if alone:
+                        item.result = self._insert_one(cursor, item.stored_events, item.reads)
+                        continue
+                    cursor.execute("SAVEPOINT civic_insert")
+                    try:
+                        item.result = self._insert_one(cursor, item.stored_events, item.reads)
+                    except (sqlite3.IntegrityError, IntegrityError) as error:
+                        cursor.execute("ROLLBACK TO civic_insert")
+                        item.error = error if isinstance(error, IntegrityError) \
+                            else IntegrityError(error)
+                    cursor.execute("RELEASE civic_insert")
+        except BaseException as error:  # nothing of this batch was committed
+            for item in batch:
+                if item.error is None:
+                    item.result, item.error = None, error
+        finally:
+            for item in batch:
+                item.done = True
+
+
+class WriterLock:
+    """The event writers of every process on one SQLite file queue on an OS
+    file lock (``flock`` on ``<database>-writers.lock``) around their
+    transaction.
+
+    SQLite admits one writer at a time and makes the others wait by polling
+    with sleeps of a millisecond and more, far longer than a write takes; a
+    process waiting on ``flock`` is woken by the kernel the moment the lock is
+    released. Each process opens its own descriptor (one inherited across a
+    fork would be the same lock for parent and child). Other writers (read
+    models, tokens) still wait the SQLite way; correctness never depends on
+    this lock, only latency does."""
+
+    def __init__(self, database_file: str) -> None:
+        self._path = f"{database_file}-writers.lock"
+        self._fd: int | None = None
+        self._pid = 0
+
+    def __enter__(self) -> None:
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 class LoggedPostgresRecorder(PostgresApplicationRecorder):

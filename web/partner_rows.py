@@ -23,7 +23,7 @@ from uuid import UUID
 from marshmallow import ValidationError
 
 from ledger.batches import CreditRecord, Row, RowResult
-from web.schemas import MAX_BATCH_ROWS, PartnerCreditIn
+from web.schemas import MAX_BATCH_ROWS, PartnerCreditIn, shared
 
 REQUIRED_COLUMNS = ("id", "volunteer", "minutes", "category", "service_date")
 COLUMNS = REQUIRED_COLUMNS + ("pending", "beneficiary")
@@ -37,7 +37,7 @@ def credit_record(row: int, data: Mapping[str, Any]) -> CreditRecord:
 
 def loaded_rows(records: Sequence[Mapping[str, Any]]) -> list[Row]:
     """Each record loaded, or refused with its schema errors; numbered from 1."""
-    schema = PartnerCreditIn()
+    schema = shared(PartnerCreditIn)
     rows: list[Row] = []
     for number, raw in enumerate(records, start=1):
         try:

@@ -17,7 +17,8 @@ import base64
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 from uuid import UUID
 
 from flask import g, request
@@ -583,6 +584,19 @@ class BatchOut(Schema):
 
 
 # -- reading the request -----------------------------------------------------------
+
+
+S = TypeVar("S", bound=Schema)
+
+
+@cache
+def shared(schema: type[S]) -> S:
+    """The one instance of a schema class that every request uses.
+
+    Building a schema copies all its fields, which cost more than loading or
+    dumping with it; an instance keeps nothing between calls, so one serves
+    all requests (and threads)."""
+    return schema()
 
 
 def body(schema: Schema) -> dict[str, Any]:

@@ -281,3 +281,43 @@ def test_an_account_written_by_another_process_is_not_overwritten(two_processes)
     with pytest.raises(InsufficientBalance):  # the budget sees all three credits
         first.record(request("service_credit", org.id, ada.id, 436,
                              service_date="2026-11-22"))
+
+
+def test_concurrent_twins_and_hot_accounts_land_once_each(durable_database_url, master_key):
+    """Threads of one process share commits (group commit on SQLite): a twin that
+    conflicts inside a shared transaction fails alone and finds its original; the
+    others in that transaction are stored, each with its own leaves."""
+    import threading
+    from ledger.storage import Database
+    bank = TimeBank(Database.parse(durable_database_url), master_key)
+    try:
+        community = bank.register_community("Elm")
+        org = bank.open_organisation(community["id"], "Care", budget=10_000)
+        members = [bank.open_member(community["id"]).id for _ in range(4)]
+        requests = [request("service_credit", org.id, members[k % 4], 15 + k,
+                            service_date=f"2026-11-{1 + k // 4:02d}") for k in range(32)]
+        results: list[object] = []
+        start = threading.Barrier(8)
+
+        def post(mine: list[TransferRequest]) -> None:
+            start.wait()
+            for req in mine:
+                results.append(bank.record(req))
+
+        # every request is sent twice, by two different threads
+        threads = [threading.Thread(target=post, args=(requests[k::4],)) for k in range(4)]
+        threads += [threading.Thread(target=post, args=(requests[k::4][::-1],))
+                    for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(results) == 64
+        created = [r for r in results if r.created]
+        assert sorted(r.id for r in created) == sorted(r.transfer_id for r in requests)
+        assert bank.account(org.id).balance == -sum(r.minutes for r in requests)
+        leaves = [i for r in created for i in r.log_indexes]
+        assert len(leaves) == len(set(leaves)) == 3 * len(requests)
+        assert verify_live(bank.audit_log) == []
+    finally:
+        bank.close()

@@ -17,17 +17,17 @@ from flask.typing import ResponseReturnValue
 from ledger.access import Action
 from projections.queries import STATEMENT_COLUMNS, to_csv
 from web.auth import permit, read_models
-from web.schemas import AccountOut, AsOfOut, AsOfQuery, StatementOut, StatementQuery, query
+from web.schemas import (AccountOut, AsOfOut, AsOfQuery, StatementOut, StatementQuery,
+                        query, shared)
 
 bp = Blueprint("accounts", __name__, url_prefix="/v1/accounts")
-ACCOUNT_OUT = AccountOut()  # the hottest read: build the schema once (dumping is stateless)
 
 
 @bp.get("/<uuid:account_id>")
 def read_account(account_id: UUID) -> ResponseReturnValue:
     """Balance, pending amounts, available minutes and the limits in force."""
     permit(Action.READ_ACCOUNT, [account_id])
-    return ACCOUNT_OUT.dump(read_models().account(account_id))
+    return shared(AccountOut).dump(read_models().account(account_id))
 
 
 @bp.get("/<uuid:account_id>/history")
@@ -35,18 +35,18 @@ def account_history(account_id: UUID) -> ResponseReturnValue:
     """One page of the statement, newest first, with running balances (CSV with
     ``format=csv``)."""
     permit(Action.READ_ACCOUNT, [account_id])
-    page = query(StatementQuery())
+    page = query(shared(StatementQuery))
     statement = read_models().statement(account_id, before=page["before"],
                                         limit=page["limit"])
     if page["format"] == "csv":
         return Response(to_csv(statement["entries"], STATEMENT_COLUMNS), mimetype="text/csv")
-    return StatementOut().dump(statement)
+    return shared(StatementOut).dump(statement)
 
 
 @bp.get("/<uuid:account_id>/balance")
 def balance_as_of(account_id: UUID) -> ResponseReturnValue:
     """The balance as of a past time (``at``) or log index (``log_index``)."""
     permit(Action.READ_ACCOUNT, [account_id])
-    asked = query(AsOfQuery())
-    return AsOfOut().dump(read_models().balance_as_of(account_id, at=asked["at"],
+    asked = query(shared(AsOfQuery))
+    return shared(AsOfOut).dump(read_models().balance_as_of(account_id, at=asked["at"],
                                                       log_index=asked["log_index"]))

@@ -26,7 +26,7 @@ from web.civic_schemas import (
     FilingIn,
     RetirementIn,
 )
-from web.schemas import body, query
+from web.schemas import body, query, shared
 
 bp = Blueprint("conventions", __name__, url_prefix="/v1/conventions")
 
@@ -35,25 +35,25 @@ bp = Blueprint("conventions", __name__, url_prefix="/v1/conventions")
 def draft_convention() -> ResponseReturnValue:
     """Draft version 1 of a convention; idempotent by `id`."""
     who = permit(Action.MANAGE_CONVENTION)
-    data = body(ConventionIn())
-    return ConventionOut().dump(civic().conventions.draft(**data, actor=who.actor)), 201
+    data = body(shared(ConventionIn))
+    return shared(ConventionOut).dump(civic().conventions.draft(**data, actor=who.actor)), 201
 
 
 @bp.post("/<uuid:convention_id>/versions")
 def draft_version(convention_id: UUID) -> ResponseReturnValue:
     """Draft the next version of an adopted convention; idempotent by `id`."""
     who = permit(Action.MANAGE_CONVENTION)
-    data = body(ConventionVersionIn())
+    data = body(shared(ConventionVersionIn))
     view = civic().conventions.draft_version(convention_id, **data, actor=who.actor)
-    return ConventionOut().dump(view), 201
+    return shared(ConventionOut).dump(view), 201
 
 
 @bp.post("/<uuid:convention_id>/adoption")
 def adopt(convention_id: UUID) -> ResponseReturnValue:
     """Adopt a draft by the meeting's vote; a later version supersedes the one it amends."""
     who = permit(Action.MANAGE_CONVENTION)
-    vote = body(AdoptionIn())
-    return ConventionOut().dump(civic().conventions.adopt(convention_id, vote,
+    vote = body(shared(AdoptionIn))
+    return shared(ConventionOut).dump(civic().conventions.adopt(convention_id, vote,
                                                           actor=who.actor))
 
 
@@ -61,8 +61,8 @@ def adopt(convention_id: UUID) -> ResponseReturnValue:
 def file_convention(convention_id: UUID) -> ResponseReturnValue:
     """Record the filing of the adopted text with the local government."""
     who = permit(Action.MANAGE_CONVENTION)
-    data = body(FilingIn())
-    return ConventionOut().dump(civic().conventions.file(convention_id, **data,
+    data = body(shared(FilingIn))
+    return shared(ConventionOut).dump(civic().conventions.file(convention_id, **data,
                                                          actor=who.actor))
 
 
@@ -70,8 +70,8 @@ def file_convention(convention_id: UUID) -> ResponseReturnValue:
 def retire(convention_id: UUID) -> ResponseReturnValue:
     """End a draft or adopted convention without a successor (its pledges lapse)."""
     who = permit(Action.MANAGE_CONVENTION)
-    data = body(RetirementIn())
-    return ConventionOut().dump(civic().conventions.retire(convention_id, **data,
+    data = body(shared(RetirementIn))
+    return shared(ConventionOut).dump(civic().conventions.retire(convention_id, **data,
                                                            actor=who.actor))
 
 
@@ -79,12 +79,12 @@ def retire(convention_id: UUID) -> ResponseReturnValue:
 def list_conventions() -> ResponseReturnValue:
     """Every version with its text hash and pledge counts (texts left out)."""
     permit(Action.READ_CONVENTION)
-    asked = query(ConventionQuery())
-    return ConventionsOut().dump({"conventions": civic_queries().conventions(**asked)})
+    asked = query(shared(ConventionQuery))
+    return shared(ConventionsOut).dump({"conventions": civic_queries().conventions(**asked)})
 
 
 @bp.get("/<uuid:convention_id>")
 def read_convention(convention_id: UUID) -> ResponseReturnValue:
     """One version: text, hash, adoption, filing, pledge counts, every version of it."""
     permit(Action.READ_CONVENTION)
-    return ConventionOut().dump(civic_queries().convention(convention_id))
+    return shared(ConventionOut).dump(civic_queries().convention(convention_id))

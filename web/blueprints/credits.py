@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from domain.transfers import TransferKind, TransferRequest
 from ledger.access import Action
 from web.auth import act, ledger
-from web.schemas import ConfirmIn, CreditIn, TransferOut, VoidIn, body
+from web.schemas import ConfirmIn, CreditIn, TransferOut, VoidIn, body, shared
 
 bp = Blueprint("credits", __name__, url_prefix="/v1/credits")
 
@@ -24,26 +24,26 @@ bp = Blueprint("credits", __name__, url_prefix="/v1/credits")
 @bp.post("")
 def record_credit() -> ResponseReturnValue:
     """Record a service credit, posted or pending."""
-    data = body(CreditIn())
+    data = body(shared(CreditIn))
     acting = act(Action.RECORD_CREDIT, data, [data["debit_account_id"]])
     view = ledger().record(TransferRequest(kind=TransferKind.SERVICE_CREDIT.value,
                                            **data, **acting))
-    return TransferOut().dump(view), 201
+    return shared(TransferOut).dump(view), 201
 
 
 @bp.post("/<uuid:credit_id>/confirm")
 def confirm_credit(credit_id: UUID) -> ResponseReturnValue:
     """Post a pending credit (confirming a posted one again changes nothing)."""
-    data = body(ConfirmIn())
+    data = body(shared(ConfirmIn))
     acting = act(Action.SETTLE_CREDIT, data, [ledger().transfer(credit_id).debit_account])
     view = ledger().confirm(credit_id, actor=acting["actor"], channel=acting["channel"])
-    return TransferOut().dump(view)
+    return shared(TransferOut).dump(view)
 
 
 @bp.post("/<uuid:credit_id>/void")
 def void_credit(credit_id: UUID) -> ResponseReturnValue:
     """Release a pending credit's reservation (voiding a voided one changes nothing)."""
-    data = body(VoidIn())
+    data = body(shared(VoidIn))
     acting = act(Action.SETTLE_CREDIT, data, [ledger().transfer(credit_id).debit_account])
     view = ledger().void(credit_id, actor=acting["actor"], reason=data["reason"])
-    return TransferOut().dump(view)
+    return shared(TransferOut).dump(view)

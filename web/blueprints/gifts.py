@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from domain.transfers import TransferKind, TransferRequest
 from ledger.access import Action
 from web.auth import act, ledger
-from web.schemas import GiftIn, TransferOut, body
+from web.schemas import GiftIn, TransferOut, body, shared
 
 bp = Blueprint("gifts", __name__, url_prefix="/v1/gifts")
 
@@ -20,10 +20,10 @@ bp = Blueprint("gifts", __name__, url_prefix="/v1/gifts")
 @bp.post("")
 def record_gift() -> ResponseReturnValue:
     """Move minutes from one member to another."""
-    data = body(GiftIn())
+    data = body(shared(GiftIn))
     giver = data["debit_account_id"]
     acting = act(Action.MOVE_MEMBER_TIME, data, [giver], member=giver)
     data.setdefault("service_date", ledger().clock().date().isoformat())
     view = ledger().record(TransferRequest(kind=TransferKind.GIFT.value, pending=False,
                                            **data, **acting))
-    return TransferOut().dump(view), 201
+    return shared(TransferOut).dump(view), 201

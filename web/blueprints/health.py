@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from web.auth import ledger, read_models
-from web.schemas import HealthOut
+from web.schemas import HealthOut, shared
 
 bp = Blueprint("health", __name__)
 
@@ -17,5 +17,5 @@ def healthz() -> ResponseReturnValue:
     (a stopped one reports ``failed_at`` and ``error``; status is then "degraded")."""
     lag = read_models().lag()
     status = "degraded" if any("failed_at" in p for p in lag.values()) else "ok"
-    return HealthOut().dump({"status": status, "storage": ledger().database.backend,
+    return shared(HealthOut).dump({"status": status, "storage": ledger().database.backend,
                              "projections": lag})

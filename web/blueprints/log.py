@@ -14,15 +14,8 @@ from flask.typing import ResponseReturnValue
 
 from ledger.access import Action
 from web.auth import ledger, permit
-from web.schemas import (
-    ConsistencyOut,
-    ConsistencyQuery,
-    InclusionOut,
-    InclusionQuery,
-    LogEntriesOut,
-    LogEntriesQuery,
-    query,
-)
+from web.schemas import (ConsistencyOut, ConsistencyQuery, InclusionOut, InclusionQuery,
+                        LogEntriesOut, LogEntriesQuery, query, shared)
 
 bp = Blueprint("log", __name__, url_prefix="/v1/log")
 
@@ -49,24 +42,24 @@ def key() -> ResponseReturnValue:
 @bp.get("/entries")
 def entries() -> ResponseReturnValue:
     """Leaves from ``start``, in index order, with their exact leaf data."""
-    page = query(LogEntriesQuery())
+    page = query(shared(LogEntriesQuery))
     found = ledger().audit_log.entries(page["start"], page["limit"])
-    return LogEntriesOut().dump({"entries": found})
+    return shared(LogEntriesOut).dump({"entries": found})
 
 
 @bp.get("/proofs/inclusion")
 def inclusion() -> ResponseReturnValue:
     """Proof that leaf ``index`` is in the tree of ``size``."""
-    asked = query(InclusionQuery())
+    asked = query(shared(InclusionQuery))
     log = ledger().audit_log
     proof = log.inclusion(asked["index"], asked["size"])
-    return InclusionOut().dump({**asked, "leaf_hash": log.leaf_hash(asked["index"]),
+    return shared(InclusionOut).dump({**asked, "leaf_hash": log.leaf_hash(asked["index"]),
                                 "proof": proof})
 
 
 @bp.get("/proofs/consistency")
 def consistency() -> ResponseReturnValue:
     """Proof that the tree of ``from`` is a prefix of the tree of ``to``."""
-    asked = query(ConsistencyQuery())
+    asked = query(shared(ConsistencyQuery))
     proof = ledger().audit_log.consistency(asked["from_"], asked["to"])
-    return ConsistencyOut().dump({**asked, "proof": proof})
+    return shared(ConsistencyOut).dump({**asked, "proof": proof})

@@ -40,7 +40,7 @@ from web.mediation_schemas import (
     SignatureIn,
     VisitIn,
 )
-from web.schemas import body, query
+from web.schemas import body, query, shared
 
 bp = Blueprint("mediation", __name__, url_prefix="/v1/mediation")
 CASE = "/cases/<uuid:case_id>"
@@ -54,27 +54,27 @@ def _actor() -> str:
 def register_case() -> ResponseReturnValue:
     """Register an application for mediation."""
     actor = _actor()
-    data = body(CaseIn())
-    return CaseOut().dump(civic().cases.register(**data, actor=actor)), 201
+    data = body(shared(CaseIn))
+    return shared(CaseOut).dump(civic().cases.register(**data, actor=actor)), 201
 
 
 @bp.post(f"{CASE}/acceptance")
 def accept(case_id: UUID) -> ResponseReturnValue:
     """The committee takes the case on."""
-    return CaseOut().dump(civic().cases.accept(case_id, actor=_actor()))
+    return shared(CaseOut).dump(civic().cases.accept(case_id, actor=_actor()))
 
 
 @bp.post(f"{CASE}/start")
 def begin(case_id: UUID) -> ResponseReturnValue:
     """Mediation sessions start."""
-    return CaseOut().dump(civic().cases.begin(case_id, actor=_actor()))
+    return shared(CaseOut).dump(civic().cases.begin(case_id, actor=_actor()))
 
 
 @bp.post(f"{CASE}/participants")
 def invite(case_id: UUID) -> ResponseReturnValue:
     """Invite a participant with the parties' consent."""
     actor = _actor()
-    return CaseOut().dump(civic().cases.invite(case_id, **body(ParticipantIn()),
+    return shared(CaseOut).dump(civic().cases.invite(case_id, **body(shared(ParticipantIn)),
                                                actor=actor))
 
 
@@ -82,14 +82,15 @@ def invite(case_id: UUID) -> ResponseReturnValue:
 def refuse(case_id: UUID) -> ResponseReturnValue:
     """A party refuses mediation: the case fails."""
     actor = _actor()
-    return CaseOut().dump(civic().cases.refuse(case_id, **body(PartyStepIn()), actor=actor))
+    case = civic().cases.refuse(case_id, **body(shared(PartyStepIn)), actor=actor)
+    return shared(CaseOut).dump(case)
 
 
 @bp.post(f"{CASE}/withdrawal")
 def withdraw(case_id: UUID) -> ResponseReturnValue:
     """A party withdraws the application before any agreement."""
     actor = _actor()
-    return CaseOut().dump(civic().cases.withdraw(case_id, **body(PartyStepIn()),
+    return shared(CaseOut).dump(civic().cases.withdraw(case_id, **body(shared(PartyStepIn)),
                                                  actor=actor))
 
 
@@ -97,21 +98,21 @@ def withdraw(case_id: UUID) -> ResponseReturnValue:
 def fail(case_id: UUID) -> ResponseReturnValue:
     """Mediation ended without an agreement."""
     actor = _actor()
-    return CaseOut().dump(civic().cases.fail(case_id, **body(ReasonIn()), actor=actor))
+    return shared(CaseOut).dump(civic().cases.fail(case_id, **body(shared(ReasonIn)), actor=actor))
 
 
 @bp.post(f"{CASE}/closure")
 def close(case_id: UUID) -> ResponseReturnValue:
     """File an ended case away with a reason."""
     actor = _actor()
-    return CaseOut().dump(civic().cases.close(case_id, **body(ReasonIn()), actor=actor))
+    return shared(CaseOut).dump(civic().cases.close(case_id, **body(shared(ReasonIn)), actor=actor))
 
 
 @bp.post(f"{CASE}/agreement")
 def draft_agreement(case_id: UUID) -> ResponseReturnValue:
     """The calling mediator writes the agreement down (an earlier draft lapses)."""
     actor = _actor()
-    return CaseOut().dump(civic().cases.draft_agreement(case_id, **body(AgreementIn()),
+    return shared(CaseOut).dump(civic().cases.draft_agreement(case_id, **body(shared(AgreementIn)),
                                                         actor=actor))
 
 
@@ -119,51 +120,53 @@ def draft_agreement(case_id: UUID) -> ResponseReturnValue:
 def sign(case_id: UUID) -> ResponseReturnValue:
     """The calling mediator records a party's signature, seal or fingerprint."""
     actor = _actor()
-    return CaseOut().dump(civic().cases.sign(case_id, **body(SignatureIn()),
+    return shared(CaseOut).dump(civic().cases.sign(case_id, **body(shared(SignatureIn)),
                                              recorded_by=actor))
 
 
 @bp.post(f"{CASE}/mediator-signature")
 def sign_as_mediator(case_id: UUID) -> ResponseReturnValue:
     """The calling mediator signs; with every party's mark the agreement takes effect."""
-    return CaseOut().dump(civic().cases.sign_as_mediator(case_id, mediator=_actor()))
+    return shared(CaseOut).dump(civic().cases.sign_as_mediator(case_id, mediator=_actor()))
 
 
 @bp.post(f"{CASE}/confirmation")
 def apply_for_confirmation(case_id: UUID) -> ResponseReturnValue:
     """Record the parties' joint application for judicial confirmation."""
     _actor()
-    return CaseOut().dump(civic().cases.apply_for_confirmation(case_id,
-                                                               **body(ConfirmationIn())))
+    return shared(CaseOut).dump(civic().cases.apply_for_confirmation(case_id,
+                                                               **body(shared(ConfirmationIn))))
 
 
 @bp.post(f"{CASE}/confirmation/decision")
 def decide_confirmation(case_id: UUID) -> ResponseReturnValue:
     """Record the court's decision on the application."""
     actor = _actor()
-    return CaseOut().dump(civic().cases.decide_confirmation(case_id, **body(DecisionIn()),
-                                                            actor=actor))
+    case = civic().cases.decide_confirmation(case_id, **body(shared(DecisionIn)), actor=actor)
+    return shared(CaseOut).dump(case)
 
 
 @bp.post(f"{CASE}/visits")
 def visit(case_id: UUID) -> ResponseReturnValue:
     """A follow-up visit, about one term or the whole agreement."""
     actor = _actor()
-    return CaseOut().dump(civic().cases.visit(case_id, **body(VisitIn()), actor=actor)), 201
+    case = civic().cases.visit(case_id, **body(shared(VisitIn)), actor=actor)
+    return shared(CaseOut).dump(case), 201
 
 
 @bp.post(f"{CASE}/breaches")
 def breach(case_id: UUID) -> ResponseReturnValue:
     """A term was not kept."""
     actor = _actor()
-    return CaseOut().dump(civic().cases.breach(case_id, **body(BreachIn()), actor=actor)), 201
+    case = civic().cases.breach(case_id, **body(shared(BreachIn)), actor=actor)
+    return shared(CaseOut).dump(case), 201
 
 
 @bp.post(f"{CASE}/fulfilments")
 def fulfil(case_id: UUID) -> ResponseReturnValue:
     """A term was fulfilled (a community-service term by a linked service credit)."""
     actor = _actor()
-    return CaseOut().dump(civic().cases.fulfil(case_id, **body(FulfilmentIn()),
+    return shared(CaseOut).dump(civic().cases.fulfil(case_id, **body(shared(FulfilmentIn)),
                                                actor=actor)), 201
 
 
@@ -171,21 +174,21 @@ def fulfil(case_id: UUID) -> ResponseReturnValue:
 def erase_party(case_id: UUID, party_id: UUID) -> ResponseReturnValue:
     """Erase a non-member party's personal details for good."""
     permit(Action.ERASE_PARTY_DETAILS)
-    return CaseOut().dump(civic().cases.erase_party(case_id, party_id))
+    return shared(CaseOut).dump(civic().cases.erase_party(case_id, party_id))
 
 
 @bp.get("/cases")
 def list_cases() -> ResponseReturnValue:
     """Cases not closed (or in `status`), by mediator, party or community, with counts."""
-    asked = query(CaseQuery())
+    asked = query(shared(CaseQuery))
     permit(Action.READ_CASE, [asked["party"]] if asked["party"] else [])
-    return CasesOut().dump(civic_queries().cases(**asked))
+    return shared(CasesOut).dump(civic_queries().cases(**asked))
 
 
 @bp.get(CASE)
 def read_case(case_id: UUID) -> ResponseReturnValue:
     """The case, with what the caller may see of its personal data."""
-    return CaseOut().dump(readable_case(case_id))
+    return shared(CaseOut).dump(readable_case(case_id))
 
 
 @bp.get(f"{CASE}/history")
@@ -195,7 +198,7 @@ def case_history(case_id: UUID) -> ResponseReturnValue:
     permit(Action.READ_CASE, members)
     events = civic_queries().history(case_id,
                                      reveal_text=may(Action.READ_CASE_TEXT, members))
-    return CaseHistoryOut().dump({"case": case_id, "events": events})
+    return shared(CaseHistoryOut).dump({"case": case_id, "events": events})
 
 
 @bp.get(f"{CASE}/agreement")
@@ -211,7 +214,7 @@ def deadlines() -> ResponseReturnValue:
     """Confirmation windows and term deadlines due within `days` (default 7), overdue
     terms included, as of the community's today."""
     permit(Action.READ_CASE)
-    asked = query(DeadlineQuery())
+    asked = query(shared(DeadlineQuery))
     today = civic().today()
     found = civic_queries().deadlines(today=today, **asked)
-    return DeadlinesOut().dump({"today": today, "days": asked["days"], "deadlines": found})
+    return shared(DeadlinesOut).dump({"today": today, "days": asked["days"], "deadlines": found})

@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from ledger.access import Action
 from ledger.views import MemberView
 from web.auth import ledger, may, permit
-from web.schemas import MemberIn, MemberOut, body
+from web.schemas import MemberIn, MemberOut, body, shared
 
 bp = Blueprint("members", __name__, url_prefix="/v1/members")
 
@@ -24,7 +24,7 @@ bp = Blueprint("members", __name__, url_prefix="/v1/members")
 def open_member() -> ResponseReturnValue:
     """Open a member account; the profile is stored encrypted. Idempotent by id."""
     permit(Action.OPEN_MEMBER)
-    data = body(MemberIn())
+    data = body(shared(MemberIn))
     account = ledger().open_member(data["community_id"], profile=data.get("profile"),
                                    account_id=data.get("account_id"))
     return _dump(ledger().member(account.id)), 201

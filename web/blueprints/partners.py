@@ -37,21 +37,9 @@ from web.auth import EXTENSION, act, permit
 from web.partner_rows import credit_record, csv_records, loaded_rows
 from web.sweepers import Sweeper
 from web.problems import ledger_problem, problem
-from web.schemas import (
-    BatchOut,
-    ConfirmIn,
-    ContestIn,
-    KeyRevocationIn,
-    PartnerBatchIn,
-    PartnerBatchQuery,
-    PartnerCategoriesIn,
-    PartnerCreditIn,
-    PartnerKeyIn,
-    PartnerKeyringOut,
-    TransferOut,
-    body,
-    query,
-)
+from web.schemas import (BatchOut, ConfirmIn, ContestIn, KeyRevocationIn, PartnerBatchIn,
+                        PartnerBatchQuery, PartnerCategoriesIn, PartnerCreditIn,
+                        PartnerKeyIn, PartnerKeyringOut, TransferOut, body, query, shared)
 from web.signatures import ACCEPT_SIGNATURE, PARTNERS_EXTENSION, partner_desk, signed_call
 
 SWEEPER_EXTENSION = "civic_ledger.partner_sweeper"
@@ -86,35 +74,35 @@ def _install(state: BlueprintSetupState) -> None:
 def read_keyring(organisation_id: UUID) -> ResponseReturnValue:
     """The organisation's keys and allowed categories."""
     permit(Action.READ_PARTNER_KEYS, [organisation_id])
-    return PartnerKeyringOut().dump(partner_desk().keyring(organisation_id))
+    return shared(PartnerKeyringOut).dump(partner_desk().keyring(organisation_id))
 
 
 @bp.post("/<uuid:organisation_id>/keys")
 def add_key(organisation_id: UUID) -> ResponseReturnValue:
     """Trust a public key; with ``replaces``, rotate the old one out in the same step."""
-    data = body(PartnerKeyIn())
+    data = body(shared(PartnerKeyIn))
     permit(Action.MANAGE_PARTNER_KEYS, [organisation_id])
     ring = partner_desk().add_key(organisation_id, data["key_id"], data["public_key"],
                                   replaces=data.get("replaces"), reason=data["reason"])
-    return PartnerKeyringOut().dump(ring), 201
+    return shared(PartnerKeyringOut).dump(ring), 201
 
 
 @bp.post("/<uuid:organisation_id>/keys/<path:key_id>/revocation")
 def revoke_key(organisation_id: UUID, key_id: str) -> ResponseReturnValue:
     """Stop trusting a key; it signs nothing new."""
-    data = body(KeyRevocationIn())
+    data = body(shared(KeyRevocationIn))
     permit(Action.MANAGE_PARTNER_KEYS, [organisation_id])
     ring = partner_desk().revoke_key(organisation_id, key_id, data["reason"])
-    return PartnerKeyringOut().dump(ring)
+    return shared(PartnerKeyringOut).dump(ring)
 
 
 @bp.put("/<uuid:organisation_id>/categories")
 def allow_categories(organisation_id: UUID) -> ResponseReturnValue:
     """Restrict the categories the partner may record (empty: any)."""
-    data = body(PartnerCategoriesIn())
+    data = body(shared(PartnerCategoriesIn))
     permit(Action.SET_PARTNER_CATEGORIES, [organisation_id])
     ring = partner_desk().allow_categories(organisation_id, data["categories"])
-    return PartnerKeyringOut().dump(ring)
+    return shared(PartnerKeyringOut).dump(ring)
 
 
 # -- confirmation (bearer: volunteer, beneficiary or coordinator) ------------------------
@@ -123,20 +111,20 @@ def allow_categories(organisation_id: UUID) -> ResponseReturnValue:
 @bp.post("/<uuid:organisation_id>/credits/<uuid:credit_id>/confirm")
 def confirm_credit(organisation_id: UUID, credit_id: UUID) -> ResponseReturnValue:
     """Post a pending partner credit."""
-    acting = _settling(organisation_id, credit_id, body(ConfirmIn()))
+    acting = _settling(organisation_id, credit_id, body(shared(ConfirmIn)))
     view = partner_desk().credits.confirm(organisation_id, credit_id, actor=acting["actor"],
                                           channel=acting["channel"])
-    return TransferOut().dump(view)
+    return shared(TransferOut).dump(view)
 
 
 @bp.post("/<uuid:organisation_id>/credits/<uuid:credit_id>/contest")
 def contest_credit(organisation_id: UUID, credit_id: UUID) -> ResponseReturnValue:
     """Void a pending partner credit with the reason it is contested."""
-    data = body(ContestIn())
+    data = body(shared(ContestIn))
     acting = _settling(organisation_id, credit_id, data)
     view = partner_desk().credits.contest(organisation_id, credit_id, actor=acting["actor"],
                                           reason=data["reason"])
-    return TransferOut().dump(view)
+    return shared(TransferOut).dump(view)
 
 
 def _settling(organisation_id: UUID, credit_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +140,7 @@ def _settling(organisation_id: UUID, credit_id: UUID, data: dict[str, Any]) -> d
 def post_credit(organisation_id: UUID) -> ResponseReturnValue:
     """One signed service credit, paid by the organisation in the URL."""
     call = signed_call(organisation_id)
-    rows = [credit_record(1, body(PartnerCreditIn()))]
+    rows = [credit_record(1, body(shared(PartnerCreditIn)))]
     answer = partner_desk().post(call.claim, call.evidence, rows, atomic=True, single=True,
                                  respond=_one_transfer)
     return _answered(answer)
@@ -163,10 +151,10 @@ def post_batch(organisation_id: UUID) -> ResponseReturnValue:
     """Up to 1,000 signed service records, as JSON or as a CSV file."""
     call = signed_call(organisation_id)
     if request.mimetype == "text/csv":
-        mode = query(PartnerBatchQuery())["mode"]
+        mode = query(shared(PartnerBatchQuery))["mode"]
         records = csv_records(call.body)
     elif request.is_json:
-        data = body(PartnerBatchIn())
+        data = body(shared(PartnerBatchIn))
         mode, records = data["mode"], data["records"]
     else:
         raise UnsupportedMediaType("send application/json or text/csv")
@@ -177,7 +165,7 @@ def post_batch(organisation_id: UUID) -> ResponseReturnValue:
 
 
 def _one_transfer(results: list[RowResult]) -> tuple[int, dict[str, Any]]:
-    dumped: dict[str, Any] = TransferOut().dump(results[0].transfer)
+    dumped: dict[str, Any] = shared(TransferOut).dump(results[0].transfer)
     return 201, dumped
 
 
@@ -185,7 +173,7 @@ def _batch_report(mode: str) -> Responder:
     def respond(results: list[RowResult]) -> tuple[int, dict[str, Any]]:
         counts = {o: sum(1 for r in results if r.outcome == o)
                   for o in ("created", "exists", "refused")}
-        dumped: dict[str, Any] = BatchOut().dump({
+        dumped: dict[str, Any] = shared(BatchOut).dump({
             "mode": mode, "rows": len(results), **counts,
             "results": [r.primitive() for r in results], "log_indexes": []})
         return 200, dumped

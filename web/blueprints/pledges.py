@@ -28,7 +28,7 @@ from web.civic_schemas import (
     RenewalIn,
     WithdrawalIn,
 )
-from web.schemas import body, query
+from web.schemas import body, query, shared
 
 bp = Blueprint("pledges", __name__, url_prefix="/v1/pledges")
 
@@ -36,19 +36,19 @@ bp = Blueprint("pledges", __name__, url_prefix="/v1/pledges")
 @bp.post("")
 def make_pledge() -> ResponseReturnValue:
     """Pledge a member to an adopted convention version."""
-    data = body(PledgeIn())
+    data = body(shared(PledgeIn))
     who = permit(Action.MAKE_PLEDGE, [data["member_account_id"]])
     view = civic().conventions.pledge(data.pop("convention_id"),
                                       data.pop("member_account_id"), **data, actor=who.actor)
-    return PledgeOut().dump(view), 201
+    return shared(PledgeOut).dump(view), 201
 
 
 @bp.get("")
 def list_pledges() -> ResponseReturnValue:
     """A member's pledges (`member`) or a version's (`convention`), with their status."""
-    asked = query(PledgeQuery())
+    asked = query(shared(PledgeQuery))
     permit(Action.READ_PLEDGE, [asked["member"]] if asked["member"] else [])
-    return PledgesOut().dump({"pledges": civic_queries().pledges(**asked)})
+    return shared(PledgesOut).dump({"pledges": civic_queries().pledges(**asked)})
 
 
 @bp.get("/<uuid:pledge_id>")
@@ -56,32 +56,32 @@ def read_pledge(pledge_id: UUID) -> ResponseReturnValue:
     """One pledge with its check-ins."""
     view = civic_queries().pledge(pledge_id)
     permit(Action.READ_PLEDGE, [UUID(view["member"])])
-    return PledgeOut().dump(view)
+    return shared(PledgeOut).dump(view)
 
 
 @bp.post("/<uuid:pledge_id>/withdrawal")
 def withdraw(pledge_id: UUID) -> ResponseReturnValue:
     """Withdraw a pledge, giving a reason code."""
-    data = body(WithdrawalIn())
+    data = body(shared(WithdrawalIn))
     who = permit(Action.MAKE_PLEDGE, [civic().conventions.pledge_record(pledge_id)["member"]])
-    return PledgeOut().dump(civic().conventions.withdraw_pledge(pledge_id, **data,
+    return shared(PledgeOut).dump(civic().conventions.withdraw_pledge(pledge_id, **data,
                                                                 actor=who.actor))
 
 
 @bp.post("/<uuid:pledge_id>/renewal")
 def renew(pledge_id: UUID) -> ResponseReturnValue:
     """Renew a pledge due for renewal: a new pledge to the version now adopted."""
-    data = body(RenewalIn())
+    data = body(shared(RenewalIn))
     who = permit(Action.MAKE_PLEDGE, [civic().conventions.pledge_record(pledge_id)["member"]])
-    return PledgeOut().dump(civic().conventions.renew(pledge_id, **data,
+    return shared(PledgeOut).dump(civic().conventions.renew(pledge_id, **data,
                                                       actor=who.actor)), 201
 
 
 @bp.post("/<uuid:pledge_id>/check-ins")
 def check_in(pledge_id: UUID) -> ResponseReturnValue:
     """The member reports whether they kept the convention on one day."""
-    data = body(CheckInIn())
+    data = body(shared(CheckInIn))
     who = permit(Action.CHECK_IN_PLEDGE,
                  [civic().conventions.pledge_record(pledge_id)["member"]])
-    return PledgeOut().dump(civic().conventions.check_in(pledge_id, **data,
+    return shared(PledgeOut).dump(civic().conventions.check_in(pledge_id, **data,
                                                          actor=who.actor)), 201

@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from domain.transfers import TransferKind, TransferRequest
 from ledger.access import Action
 from web.auth import act, ledger
-from web.schemas import RedemptionIn, TransferOut, body
+from web.schemas import RedemptionIn, TransferOut, body, shared
 
 bp = Blueprint("redemptions", __name__, url_prefix="/v1/redemptions")
 
@@ -21,9 +21,9 @@ bp = Blueprint("redemptions", __name__, url_prefix="/v1/redemptions")
 @bp.post("")
 def record_redemption() -> ResponseReturnValue:
     """Move minutes from a member to the provider of a service."""
-    data = body(RedemptionIn())
+    data = body(shared(RedemptionIn))
     member = data["debit_account_id"]
     acting = act(Action.MOVE_MEMBER_TIME, data, [member], member=member)
     view = ledger().record(TransferRequest(kind=TransferKind.REDEMPTION.value, pending=False,
                                            **data, **acting))
-    return TransferOut().dump(view), 201
+    return shared(TransferOut).dump(view), 201

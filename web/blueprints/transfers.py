@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from ledger.access import Action
 from web.auth import act, ledger, permit
-from web.schemas import ReversalIn, TransferOut, body
+from web.schemas import ReversalIn, TransferOut, body, shared
 
 bp = Blueprint("transfers", __name__, url_prefix="/v1/transfers")
 
@@ -24,14 +24,14 @@ def read_transfer(transfer_id: UUID) -> ResponseReturnValue:
     """One transfer, for staff, auditors and the accounts on either side."""
     view = ledger().transfer(transfer_id)
     permit(Action.READ_TRANSFER, [view.debit_account, view.credit_account])
-    return TransferOut().dump(view)
+    return shared(TransferOut).dump(view)
 
 
 @bp.post("/<uuid:transfer_id>/reversal")
 def reverse_transfer(transfer_id: UUID) -> ResponseReturnValue:
     """Undo a posted transfer (staff and administrators)."""
-    data = body(ReversalIn())
+    data = body(shared(ReversalIn))
     reason = data.pop("reason", None) or ""
     acting = act(Action.REVERSE, data)
     view = ledger().reverse(transfer_id, reason=reason, **acting)
-    return TransferOut().dump(view), 201
+    return shared(TransferOut).dump(view), 201
