@@ -13,7 +13,7 @@ minute hurts all of them alike.
 Groups (default: all but ``partners``): ``credits`` (single credits through the
 application, with and without the log), ``bulk`` (a partner's atomic batches
 through the application), ``http`` (single credits and bulk batches through
-``civic-ledger serve``, gunicorn, 2 sync workers, for ``--seconds``),
+``civic-ledger serve``, gunicorn, 2 workers x 4 threads, for ``--seconds``),
 ``readmodels`` (balance reads through HTTP, projection rebuild), ``audit``
 (proofs at ``--leaves`` leaves, bundle verification), ``partners`` (bulk and
 single signed postings, through the application and the Flask test client).

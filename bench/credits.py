@@ -196,7 +196,7 @@ def measure_http(url: str, keys: str, seconds: float, clients: int = 4) -> Measu
     with production_server(url, Path(keys), workers=2) as server:
         return measure_load("HTTP: service credit", Database.parse(url).backend, server,
                             posters, seconds, frozenset({201}),
-                            {**settings, "server": "gunicorn, 2 sync workers"})
+                            {**settings, "server": "gunicorn, 2 workers x 4 threads, keep-alive"})
 
 
 class UnloggedTimeBank(TimeBank):

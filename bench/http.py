@@ -3,9 +3,11 @@
 The clients run on the same 2-core machine as the server, so every microsecond
 a client spends is taken from the server: ``urllib`` costs several times more
 per request than the request itself. This client sends prepared request bytes
-on a plain socket and reads the reply until the server closes (gunicorn's sync
-workers close after each response), checking only the status line. Each client
-is a separate process, as real callers would be.
+on a plain socket it keeps open between requests (HTTP/1.1 keep-alive, as a
+partner's HTTP library or a reverse proxy with upstream keep-alive does; a new
+connection when the server closes one) and reads each reply by its
+``Content-Length``, checking only the status line. Each client is a separate
+process, as real callers would be.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def request_bytes(method: str, path: str, token: str | None = None, body: bytes 
                   headers: Mapping[str, str] | None = None) -> bytes:
     """One HTTP/1.1 request, ready to send (``Host: 127.0.0.1``, no port: a signed
     partner request signs ``http://127.0.0.1/...``)."""
-    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     if token:
         head += f"Authorization: Bearer {token}\r\n"
     extra = {"Content-Type": "application/json", **(headers or {})} if body else {}
@@ -124,30 +126,74 @@ def request_bytes(method: str, path: str, token: str | None = None, body: bytes 
     return head.encode() + b"\r\n" + body
 
 
-def exchange(port: int, request: bytes) -> int:
-    """Send one request; the response's status code."""
-    with socket.create_connection(("127.0.0.1", port)) as conn:
-        conn.sendall(request)
-        chunks = []
-        while chunk := conn.recv(65536):
-            chunks.append(chunk)
-    reply = b"".join(chunks)
-    return int(reply[9:12]) if reply.startswith(b"HTTP/1.") else 0
+class Connection:
+    """One kept-alive connection to the server (opened again when it closes)."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._socket: socket.socket | None = None
+        self._buffer = b""
+
+    def exchange(self, request: bytes) -> int:
+        """Send one request; the response's status code (0: no well-formed answer)."""
+        if self._socket is None:
+            self._socket = socket.create_connection(("127.0.0.1", self._port))
+            self._buffer = b""
+        try:
+            self._socket.sendall(request)
+            head = self._read_until(b"\r\n\r\n")
+            length, closing = 0, False
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+                elif name.lower() == b"connection" and value.strip().lower() == b"close":
+                    closing = True
+            self._read_exactly(length)
+        except (OSError, ValueError):
+            self.close()
+            return 0
+        if closing:
+            self.close()
+        return int(head[9:12]) if head.startswith(b"HTTP/1.") else 0
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while marker not in self._buffer:
+            self._fill()
+        head, _, self._buffer = self._buffer.partition(marker)
+        return head
+
+    def _read_exactly(self, length: int) -> bytes:
+        while len(self._buffer) < length:
+            self._fill()
+        body, self._buffer = self._buffer[:length], self._buffer[length:]
+        return body
+
+    def _fill(self) -> None:
+        assert self._socket is not None
+        chunk = self._socket.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self._buffer += chunk
+
+    def close(self) -> None:
+        """Drop the connection (the next exchange opens a new one)."""
+        if self._socket is not None:
+            self._socket.close()
+        self._socket = None
 
 
 def _client(port: int, requests: Callable[[random.Random], bytes], seconds: float,
             ok: frozenset[int], ready: Any, go: Any, queue: Any) -> None:
     rnd, latencies, failures = random.Random(os.getpid()), [], Counter[int]()
+    connection = Connection(port)
     ready.put(os.getpid())
     go.wait()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         request = requests(rnd)
         before = time.perf_counter()
-        try:
-            status = exchange(port, request)
-        except OSError:
-            status = 0
+        status = connection.exchange(request)
         if status in ok:
             latencies.append(time.perf_counter() - before)
         else:

@@ -212,5 +212,5 @@ def measure_bulk_http(url: str, keys: str, seconds: float, clients: int = 2) -> 
     with production_server(url, Path(keys), workers=2) as server:
         return measure_load("HTTP: partner bulk batch", Database.parse(url).backend,
                             server, posters, seconds, frozenset({200, 201}),
-                            {**settings, "server": "gunicorn, 2 sync workers"},
+                            {**settings, "server": "gunicorn, 2 workers x 4 threads, keep-alive"},
                             rows_per_request=BATCH_ROWS)

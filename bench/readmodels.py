@@ -98,14 +98,14 @@ def _pick(requests: tuple[bytes, ...], rnd: random.Random) -> bytes:
 
 
 def measure_http_reads(url: str, keys: str, pairs: list[tuple[str, str]], seconds: float,
-                       clients: int = 4) -> Measurement:
+                       clients: int = 2) -> Measurement:
     """Balance reads per second through gunicorn (2 workers) from client processes."""
     requests = tuple(request_bytes("GET", f"/v1/accounts/{member}", token)
                      for member, token in pairs)
     with production_server(url, Path(keys), workers=2) as server:
         return measure_load("HTTP: balance read", Database.parse(url).backend, server,
                             [partial(_pick, requests)] * clients, seconds,
-                            frozenset({200}), {"server": "gunicorn, 2 sync workers"})
+                            frozenset({200}), {"server": "gunicorn, 2 workers x 4 threads, keep-alive"})
 
 
 def measure_point_reads(path: str, pairs: list[tuple[str, str]], n: int) -> Measurement:

@@ -124,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("serve", parents=[where], help="run the HTTP API (gunicorn)")
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=8000)
-    sub.add_argument("--workers", type=_at_least(1), default=2)
+    sub.add_argument("--workers", type=_at_least(1), default=2,
+                     help="processes (about one per core)")
+    sub.add_argument("--threads", type=_at_least(1), default=4,
+                     help="requests each process serves at once")
     sub.add_argument("--expiry-sweep", type=_at_least(0), default=3600, metavar="SECONDS",
                      help="void expired pending credits this often in each worker "
                           "(0: never; then run `civic-ledger expire` from cron)")
@@ -241,7 +244,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     app_config = {"DATABASE_URL": settings.database_url, "KEYS_DIR": str(keys.path),
                   "EXPIRY_SWEEP_SECONDS": args.expiry_sweep}
     LedgerServer(partial(worker_app, settings), app_config,
-                 server_options(args.host, args.port, args.workers)).run()
+                 server_options(args.host, args.port, args.workers, args.threads)).run()
     return 0
 
 

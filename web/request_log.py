@@ -18,13 +18,14 @@ emits them.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import functools
 import logging
 import os
 import re
 import time
 import uuid
 
+import orjson
 from flask import Flask, Response, current_app, g, request
 
 from web.metrics import Metrics
@@ -53,7 +54,12 @@ def request_id() -> str | None:
 def route_template() -> str | None:
     """The matched route as the OpenAPI document writes it (``/v1/accounts/{account_id}``)."""
     rule = request.url_rule
-    return None if rule is None else re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+    return None if rule is None else _template(rule.rule)
+
+
+@functools.lru_cache(maxsize=512)  # one entry per route: templates are the app's own
+def _template(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 
 def _begin() -> None:
@@ -68,7 +74,9 @@ def _finish(response: Response) -> Response:
     route = route_template()
     metrics: Metrics = current_app.extensions[METRICS]
     metrics.observe(request.method, route, response.status_code, seconds, request.endpoint)
-    logging.getLogger(ACCESS_LOGGER).info(access_line(response.status_code, route, seconds))
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if logger.isEnabledFor(logging.INFO):  # the line is built only when it goes somewhere
+        logger.info(access_line(response.status_code, route, seconds))
     return response
 
 
@@ -82,4 +90,4 @@ def access_line(status: int, route: str | None, seconds: float) -> str:
             "pid": os.getpid(),
             "role": principal.role.value if principal else None,
             "token_id": str(principal.token_id) if principal else None}
-    return json.dumps(line, separators=(",", ":"))
+    return orjson.dumps(line).decode()

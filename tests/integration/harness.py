@@ -2,7 +2,7 @@
 
 Why one harness: both tests need the same things done the same careful way.
 The server is the production one (``civic-ledger serve``: gunicorn, several
-sync workers) started in its own session, so that ``os.killpg`` reaches the
+threaded workers) started in its own session, so that ``os.killpg`` reaches the
 master and every worker at once, on a free loopback port. Clients post with
 ids they choose and keep every answer they got (a status, or none when the
 connection died), so that afterwards :func:`judge` can hold the ledger to

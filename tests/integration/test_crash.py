@@ -1,6 +1,6 @@
 """Crash: ``kill -9`` the whole production server under a posting load, again and again.
 
-The server is ``civic-ledger serve`` (gunicorn, several sync workers) in its
+The server is ``civic-ledger serve`` (gunicorn, several threaded workers) in its
 own process group; ``os.killpg(SIGKILL)`` takes the master and every worker
 down at a random moment, in the middle of whatever they were doing, and the
 server is started again on the same port. The town is seeded with over a

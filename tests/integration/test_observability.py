@@ -1,6 +1,6 @@
 """Metrics and access lines through the production server: gunicorn with two workers.
 
-Four client threads post service credits at once, so both sync workers answer
+Four client threads post service credits at once, so both workers answer
 some (the access lines name the worker's pid); every scrape then reports all of
 them, whichever worker answers it, and still does after a worker has been
 replaced: the counts are summed over the workers' files (prometheus_client's

@@ -16,7 +16,7 @@ ALLOWED: dict[str, set[str]] = {
                "orjson"},
     "projections": {"domain", "ledger", "projections", "eventsourcing", "psycopg", "orjson"},
     "web": {"domain", "ledger", "projections", "web", "flask", "marshmallow", "werkzeug",
-            "gunicorn", "eventsourcing", "cryptography", "prometheus_client"},
+            "gunicorn", "eventsourcing", "cryptography", "prometheus_client", "orjson"},
 }
 
 
