@@ -25,7 +25,9 @@ from projections.store import SqlViews, UnitOfWork, WarmRows
 
 BATCH = 1000
 RACED = -1  # a batch found the positions moved under it and wrote nothing
-REBUILD_BATCH = 5000
+# A rebuild folds in larger batches: fewer durable commits (each one waits for
+# the disk), at the price of holding one batch's rows in memory (tens of MB).
+REBUILD_BATCH = 20000
 # Few rows, touched by almost every event: worth keeping between batches.
 WARM_TABLES = frozenset({"rm_communities", "rm_accounts", "rm_flows"})
 
