@@ -260,16 +260,18 @@ class TimeBank(Application):
             self.events.put(events)
         finally:
             expect_unchanged(())
+        first: dict[UUID, int] = {}  # each aggregate's first version in this save
+        for event in events:
+            first.setdefault(event.originator_id, event.originator_version)
+        interval = self.snapshotting_intervals[Account]
         for aggregate in aggregates:
             if isinstance(aggregate, Community):
                 self._hold(aggregate)
             if not isinstance(aggregate, Account):
                 continue
-            first = min((e.originator_version for e in events
-                         if e.originator_id == aggregate.id), default=aggregate.version + 1)
-            interval = self.snapshotting_intervals[Account]
+            since = first.get(aggregate.id, aggregate.version + 1)
             if self.snapshots is not None and \
-                    aggregate.version // interval > (first - 1) // interval:
+                    aggregate.version // interval > (since - 1) // interval:
                 self.snapshots.put([Account.Snapshot.take(aggregate)])
             self._hold(aggregate)
         return appended()

@@ -24,7 +24,6 @@ from typing import Any
 from uuid import UUID
 
 from domain.accounts import Account, AccountKind
-from domain.communities import Community
 from domain.errors import DomainError, LedgerError, WrongAccountKind
 from domain.idempotency import CreditBeneficiary
 from domain.partner_keys import PartnerKeyring
@@ -89,10 +88,9 @@ class BatchWork:
         self.keyring = keyring
         self.actor = actor
         self.now: dt.datetime = bank.clock()
-        self.organisation = bank._get(keyring.organisation_id, Account, "organisation",
-                                      "organisation")
-        self.community = bank._get(self.organisation.community_id, Community, "community",
-                                   "community")
+        self.organisation = bank._for_update(keyring.organisation_id, Account,
+                                             "organisation", "organisation")
+        self.rules = bank._rules_of(self.organisation.community_id)
         self.accounts: dict[UUID, Account] = {self.organisation.id: self.organisation}
         self.transfers: list[Any] = []
         self.notes: list[CreditBeneficiary] = []
@@ -134,7 +132,7 @@ class BatchWork:
         volunteer = self._account(record.volunteer, "volunteer")
         note = self._note(record)
         transfer = record_transfer(request, debit=self.organisation, credit=volunteer,
-                                   rules=self.community.rules, now=self.now)
+                                   rules=self.rules, now=self.now)
         self.transfers.append(transfer)
         if note is not None:
             self.notes.append(note)
@@ -143,8 +141,8 @@ class BatchWork:
 
     def _account(self, account_id: UUID, field_name: str) -> Account:
         if account_id not in self.accounts:
-            self.accounts[account_id] = self.bank._get(account_id, Account, "account",
-                                                       field_name)
+            self.accounts[account_id] = self.bank._for_update(account_id, Account, "account",
+                                                              field_name)
         return self.accounts[account_id]
 
     def _note(self, record: CreditRecord) -> CreditBeneficiary | None:
