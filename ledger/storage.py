@@ -207,12 +207,21 @@ class Reads:
             with self._datastore.transaction(commit=False) as cursor:
                 cursor.execute(sql, tuple(params))
                 return [dict(row) for row in cursor.fetchall()]
-        mine = getattr(self._local, "connection", None)
-        if mine is None or mine[0] != os.getpid():  # never use a parent's after fork
-            mine = self._local.connection = (os.getpid(), self._connect(self._path))
-        cursor = mine[1].execute(sql, tuple(params))
+        cursor = self._connection().execute(sql, tuple(params))
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]] | None:
+        """Every row as a plain tuple, on a SQLite file (None elsewhere: use :meth:`query`)."""
+        if self._path is None:
+            return None
+        return self._connection().execute(sql, tuple(params)).fetchall()
+
+    def _connection(self) -> sqlite3.Connection:
+        mine = getattr(self._local, "connection", None)
+        if mine is None or mine[0] != os.getpid():  # never use a parent's after fork
+            mine = self._local.connection = (os.getpid(), self._connect(self._path or ""))
+        return mine[1]
 
     def _connect(self, path: str) -> sqlite3.Connection:
         connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False,

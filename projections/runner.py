@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from eventsourcing.persistence import Notification
 from orjson import loads as _loads
@@ -169,8 +170,7 @@ class Projector:
         behind = min(positions.values(), key=lambda p: p.position)
         if target is not None and behind.position >= target:
             return 0
-        notes = self.bank.recorder.select_notifications(behind.position + 1, size,
-                                                        stop=target)
+        notes = self._read(behind.position + 1, size, target)
         if not notes:
             return 0
         with self.views.transaction(commit=True) as cur:
@@ -189,6 +189,24 @@ class Projector:
         self.warm.positions = {name: notes[-1].id for name in positions}
         return len(notes)
 
+    def _read(self, start: int, size: int, stop: int | None) -> list[Any]:
+        """Up to ``size`` stored events from notification id ``start`` (to ``stop``).
+
+        On SQLite the rows are read as they are stored, ids as text (the folds
+        want text; the recorder would build a UUID from each, to be turned
+        back into text here); elsewhere through the recorder."""
+        reads = self.views.reads
+        if reads is None or self.bank.database.backend != "sqlite":
+            return list(self.bank.recorder.select_notifications(start, size, stop=stop))
+        table = self.bank.recorder.events_table_name  # type: ignore[attr-defined]
+        rows = reads.tuples(
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+            "WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+            (start, _MAX_ID if stop is None else stop, size))
+        if rows is None:
+            return list(self.bank.recorder.select_notifications(start, size, stop=stop))
+        return [_Stored(*row) for row in rows]
+
     def _fold(self, notes: list[Notification], positions: dict[str, Position],
               unit: UnitOfWork, first_index: int) -> None:
         mapper = self.bank.mapper
@@ -202,7 +220,7 @@ class Projector:
                     (name, position.position, handler))
         for offset, note in enumerate(notes):
             seen = (_seen_fast(note, first_index + offset) if fast else None) or _seen(
-                mapper.to_domain_event(note), note, first_index + offset)
+                mapper.to_domain_event(_notification(note)), note, first_index + offset)
             for name, done, handler in dispatch.get(seen.name, ()):
                 if note.id <= done:
                     continue
@@ -268,6 +286,34 @@ class FoldFailed(Exception):
     def __init__(self, projection: str, position: int, error: str) -> None:
         super().__init__(f"projection {projection} failed at event {position}: {error}")
         self.projection, self.position, self.error = projection, position, error
+
+
+_MAX_ID = 2 ** 63 - 1
+
+
+class _Stored(NamedTuple):
+    """A stored event as read for folding: the originator id as stored (hex)."""
+
+    id: int
+    hex_id: str
+    originator_version: int
+    topic: str
+    state: bytes
+
+    @property
+    def originator_id(self) -> str:
+        """The canonical text of the id (what ``str(uuid)`` gives)."""
+        h = self.hex_id
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _notification(note: Any) -> Notification:
+    """The library's notification, for the mapper (events that need upcasting)."""
+    if isinstance(note, Notification):
+        return note
+    return Notification(id=note.id, originator_id=UUID(hex=note.hex_id),
+                        originator_version=note.originator_version, topic=note.topic,
+                        state=note.state)
 
 
 def _seen(event: Any, note: Notification, log_index: int) -> Seen:
