@@ -215,3 +215,19 @@ def test_a_following_worker_keeps_the_read_models_up_to_date(durable_database_ur
     assert models.lag()["accounts"]["lag"] == 0
     assert models.account(town["org"])["balance"] == bank.account(town["org"]).balance
     bank.close()
+
+
+def test_lag_counts_the_events_not_yet_folded(bank):
+    models = ReadModels(bank)
+    bank.register_community("Before")
+    models.fresh()
+    folded = bank.recorder.max_notification_id()
+    community = bank.register_community("Lag")
+    bank.open_member(community["id"])
+    bank.open_member(community["id"])
+    behind = len(bank.recorder.select_notifications(folded + 1, 1000))
+    lag = models.lag()
+    assert {name: entry["lag"] for name, entry in lag.items()} == \
+        {name: behind for name in lag} and behind >= 5
+    models.fresh()
+    assert all(entry["lag"] == 0 for entry in models.lag().values())
