@@ -25,6 +25,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -101,7 +102,9 @@ def metrics_directory() -> Iterator[str]:
     """A fresh, private directory exported as ``PROMETHEUS_MULTIPROC_DIR`` for the
     workers; removed afterwards by the process that made it (a forked worker leaves
     through here too, by ``SystemExit``, and must leave it alone)."""
-    owner, directory = os.getpid(), tempfile.mkdtemp(prefix="civic-ledger-metrics-")
+    owner = os.getpid()
+    _remove_orphaned_metrics(tempfile.gettempdir())
+    directory = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{owner}-")
     before = os.environ.get(MULTIPROC_ENV)
     os.environ[MULTIPROC_ENV] = directory
     try:
@@ -113,6 +116,25 @@ def metrics_directory() -> Iterator[str]:
                 os.environ.pop(MULTIPROC_ENV, None)
             else:
                 os.environ[MULTIPROC_ENV] = before
+
+
+METRICS_PREFIX = "civic-ledger-metrics-"
+
+
+def _remove_orphaned_metrics(parent: str) -> None:
+    """Remove the metrics directories of servers whose master died without
+    cleaning up (``kill -9``): each is named after its master's pid, and one
+    whose pid no longer runs is removed; a live server's is left alone."""
+    for path in Path(parent).glob(f"{METRICS_PREFIX}*-*"):
+        pid = path.name[len(METRICS_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 @contextmanager

@@ -121,3 +121,26 @@ def test_a_metrics_directory_must_be_the_one_exported_to_the_workers(tmp_path, m
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     with pytest.raises(ValueError, match="PROMETHEUS_MULTIPROC_DIR"):
         Metrics(str(tmp_path))
+
+
+def test_a_server_removes_the_metrics_left_by_a_master_that_was_killed(tmp_path,
+                                                                       monkeypatch):
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from web.server import METRICS_PREFIX, metrics_directory
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    orphan = tmp_path / f"{METRICS_PREFIX}{gone}-abc"
+    live = tmp_path / f"{METRICS_PREFIX}{os.getppid()}-def"  # our parent still runs
+    for folder in (orphan, live):
+        folder.mkdir()
+        (folder / "counter_1.db").write_bytes(b"x")
+    with metrics_directory() as directory:
+        assert directory.startswith(str(tmp_path / f"{METRICS_PREFIX}{os.getpid()}-"))
+        assert not orphan.exists() and live.exists()
+    assert not os.path.exists(directory) and live.exists()
