@@ -81,6 +81,7 @@ class _Attempt:
     loaded: list[UUID] = field(default_factory=list)
     read: dict[UUID, int] = field(default_factory=dict)
     refresh: set[UUID] = field(default_factory=set)  # found stale by an earlier attempt
+    used: dict[UUID, int] = field(default_factory=dict)  # versions decided on
 
 
 class TimeBank(Application):
@@ -170,6 +171,8 @@ class TimeBank(Application):
         if held is None:
             held = self._get(aggregate_id, cls, what, field)
             self._hold(held)
+        if attempt is not None:
+            attempt.used[aggregate_id] = held.version
         return deepcopy(held)
 
     def _held_copy(self, aggregate_id: UUID, cls: type[T], *, refresh: bool) -> T | None:
@@ -236,8 +239,31 @@ class TimeBank(Application):
             community = self._get(community_id, Community, "community", "community")
             self._hold(community)
         attempt.loaded.append(community_id)
-        attempt.read[community_id] = community.version
+        attempt.read[community_id] = attempt.used[community_id] = community.version
         return community.rules
+
+    def _decided_on_stale(self) -> bool:
+        """Whether the current attempt decided on a copy the store has moved past.
+
+        A refusal (a limit reached, say) is only as good as the copies it was
+        decided on: one another process moved past (a budget raised, a
+        reversal posted) must not refuse a command the ledger would accept.
+        Asked only when refusing, so it costs one read per aggregate then."""
+        attempt = self._attempt()
+        if attempt is None:
+            return False
+        for aggregate_id, version in attempt.used.items():
+            latest = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+            if latest and latest[0].originator_version > version:
+                return True
+        return False
+
+    def _refuse_unless_current(self) -> None:
+        """Raise a conflict (so :meth:`_retrying` runs the command again on up to
+        date copies) when the current attempt decided on a stale one."""
+        if self._decided_on_stale():
+            raise IntegrityError("a refusal was decided on a copy another process "
+                                 "has moved past")
 
     def _commit(self, *aggregates: Any) -> tuple[int, ...]:
         """Save atomically; returns the log leaf indexes the events got.
@@ -288,7 +314,11 @@ class TimeBank(Application):
         for attempt in range(MAX_ATTEMPTS):
             attempts.append(_Attempt(refresh=stale))
             try:
-                return command()
+                try:
+                    return command()
+                except DomainError:
+                    self._refuse_unless_current()  # a refusal stands only on current copies
+                    raise
             except (IntegrityError, OperationalError):
                 stale = stale | set(attempts[-1].loaded)
                 for aggregate_id in attempts[-1].loaded:

@@ -241,6 +241,8 @@ class PartnerDesk:
                          check_existing=check_existing)
         results = [work.decide(row) for row in rows]
         refused = [r for r in results if r.outcome == "refused"]
+        if refused:  # a row refused on a copy another process moved past is decided again
+            self.bank._refuse_unless_current()
         if atomic and refused:
             if single and refused[0].error is not None:
                 raise refused[0].error

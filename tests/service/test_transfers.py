@@ -321,3 +321,21 @@ def test_concurrent_twins_and_hot_accounts_land_once_each(durable_database_url, 
         assert verify_live(bank.audit_log) == []
     finally:
         bank.close()
+
+
+def test_a_limit_is_judged_on_the_store_not_on_a_copy_another_process_moved_past(
+        two_processes):
+    first, second = two_processes
+    community = first.register_community("Elm")
+    org = first.open_organisation(community["id"], "Care", budget=100)
+    ada = first.open_member(community["id"])
+    first.record(request("service_credit", org.id, ada.id, 90))  # first holds the org
+    second.set_budget(org.id, 1000)  # raised by another process
+    first.record(request("service_credit", org.id, ada.id, 60,
+                         service_date="2026-11-21"))  # refused on the stale copy before
+    assert second.account(org.id).balance == -150
+    first.record(request("service_credit", org.id, ada.id, 450, service_date="2026-11-22"))
+    with pytest.raises(InsufficientBalance):  # a real refusal still stands: 1,050 > 1,000
+        first.record(request("service_credit", org.id, ada.id, 450,
+                             service_date="2026-11-23"))
+    assert second.account(org.id).balance == -600
