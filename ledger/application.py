@@ -82,6 +82,7 @@ class _Attempt:
     read: dict[UUID, int] = field(default_factory=dict)
     refresh: set[UUID] = field(default_factory=set)  # found stale by an earlier attempt
     used: dict[UUID, int] = field(default_factory=dict)  # versions decided on
+    fresh: set[UUID] = field(default_factory=set)  # read from the store by this attempt
 
 
 class TimeBank(Application):
@@ -167,12 +168,15 @@ class TimeBank(Application):
         attempt = self._attempt()
         if attempt is not None:
             attempt.loaded.append(aggregate_id)
-        held = self._held_copy(aggregate_id, cls, refresh=self._suspect(aggregate_id, attempt))
+        refresh = self._suspect(aggregate_id, attempt)
+        held = self._held_copy(aggregate_id, cls, refresh=refresh)
         if held is None:
-            held = self._get(aggregate_id, cls, what, field)
+            held, refresh = self._get(aggregate_id, cls, what, field), True
             self._hold(held)
         if attempt is not None:
             attempt.used[aggregate_id] = held.version
+            if refresh:
+                attempt.fresh.add(aggregate_id)
         return deepcopy(held)
 
     def _held_copy(self, aggregate_id: UUID, cls: type[T], *, refresh: bool) -> T | None:
@@ -233,26 +237,35 @@ class TimeBank(Application):
         attempt = self._attempt()
         if attempt is None:
             return self._get(community_id, Community, "community", "community").rules
-        community = self._held_copy(community_id, Community,
-                                    refresh=self._suspect(community_id, attempt))
+        refresh = self._suspect(community_id, attempt)
+        community = self._held_copy(community_id, Community, refresh=refresh)
         if community is None:
-            community = self._get(community_id, Community, "community", "community")
+            community, refresh = self._get(community_id, Community, "community",
+                                           "community"), True
             self._hold(community)
+        if refresh:
+            attempt.fresh.add(community_id)
         attempt.loaded.append(community_id)
         attempt.read[community_id] = attempt.used[community_id] = community.version
         return community.rules
 
     def _decided_on_stale(self) -> bool:
-        """Whether the current attempt decided on a copy the store has moved past.
+        """Whether the current attempt decided on a held copy, not read from the
+        store by this attempt, that the store has moved past.
 
         A refusal (a limit reached, say) is only as good as the copies it was
         decided on: one another process moved past (a budget raised, a
         reversal posted) must not refuse a command the ledger would accept.
-        Asked only when refusing, so it costs one read per aggregate then."""
+        Copies this attempt read from the store were current when read, which
+        is all any decision can have (the next attempt reads every copy the
+        last one used, so a refusal is retried at most once). Asked only when
+        refusing, so it costs one read per held copy then."""
         attempt = self._attempt()
         if attempt is None:
             return False
         for aggregate_id, version in attempt.used.items():
+            if aggregate_id in attempt.fresh:
+                continue
             latest = self.recorder.select_events(aggregate_id, desc=True, limit=1)
             if latest and latest[0].originator_version > version:
                 return True
