@@ -98,7 +98,7 @@ class PartyDetails:
     def __init__(self, bank: TimeBank) -> None:
         self._personal = bank.personal
         self._store = SideStore(bank.datastore, bank.database.backend,
-                                bank.database.pg_schema)
+                                bank.database.pg_schema, bank.reads)
         self._table = self._store.table("civic_party_details")
 
     def create_tables(self) -> None:

@@ -78,7 +78,8 @@ class PartnerDesk:
         self.bank = bank
         self.replay_window = replay_window
         self.auto_confirm_after = auto_confirm_after
-        side = SideStore(bank.datastore, bank.database.backend, bank.database.pg_schema)
+        side = SideStore(bank.datastore, bank.database.backend, bank.database.pg_schema,
+                         bank.reads)
         self.claims = InFlightClaims(side, stale_after)
         self.nonces = NonceRegister(side)
         self.credits = PartnerCredits(bank, auto_confirm_after)

@@ -98,8 +98,7 @@ class SideStore:
     database (:class:`MemoryDatastore`), so the same SQL runs everywhere.
     """
 
-    def __init__(self, datastore: Any, backend: str, schema: str = "",
-                 reads: Reads | None = None) -> None:
+    def __init__(self, datastore: Any, backend: str, schema: str, reads: Reads) -> None:
         self._datastore = datastore
         self._backend = backend
         self._prefix = f"{schema}." if schema else ""
@@ -113,11 +112,7 @@ class SideStore:
         """The rows of one SELECT (``?`` placeholders), outside any write transaction."""
         if self._backend == "postgres":
             sql = sql.replace("?", "%s")
-        if self._reads is not None:
-            return self._reads.query(sql, params)  # type: ignore[return-value]
-        with self._datastore.transaction(commit=False) as cursor:
-            cursor.execute(sql, tuple(params))
-            return [dict(row) for row in cursor.fetchall()]
+        return self._reads.query(sql, params)  # type: ignore[return-value]
 
     @contextmanager
     def transaction(self) -> Iterator[SideCursor]:

@@ -56,31 +56,31 @@ class ReadModels:
     def account(self, account_id: UUID) -> dict[str, Any]:
         """Balances and limits of one account (O(1): one row and its community).
 
-        The hottest read, so one SQL read when the model is already caught up:
-        the row comes back with the log's head and the projection's position
-        from the same snapshot; only when it is behind (or stopped) does it
-        take the general path (:meth:`fresh`, then the row again)."""
+        The hottest read, so one SQL statement when the model is already caught
+        up: the row comes back with the log's head and the projection's
+        position, from the same snapshot; only when it is behind (or stopped)
+        is it caught up (:meth:`fresh`) and the row read again."""
         head = self.projector.head_sql()
-        if head is not None:
-            rows = self.views.query(
-                f"SELECT a.*, c.rules, p.position AS seen_position, "
-                f"p.failed_at AS seen_failed, ({head}) AS seen_head "
-                "FROM {p}projection_positions p "
-                "LEFT JOIN {p}rm_accounts a ON a.account_id = ? "
-                "LEFT JOIN {p}rm_communities c ON c.community_id = a.community_id "
-                "WHERE p.name = 'accounts'", (str(account_id),))
-            if rows and rows[0]["seen_failed"] is None and \
-                    int(rows[0]["seen_position"]) >= int(rows[0]["seen_head"] or 0):
-                if rows[0]["account_id"] is None:
-                    raise NotFound(f"no account {account_id}", field="account")
-                return _account_view(rows[0])
-        self.fresh("accounts")
-        rows = self.views.query(
-            "SELECT a.*, c.rules FROM {p}rm_accounts a JOIN {p}rm_communities c "
-            "ON c.community_id = a.community_id WHERE a.account_id = ?", (str(account_id),))
-        if not rows:
+        if head is None:  # events in memory: no head to read beside the row
+            self.fresh("accounts")
+        row = self._account_row(account_id, head or "NULL")
+        if head is not None and (row is None or row["seen_failed"] is not None
+                                 or int(row["seen_position"]) < int(row["seen_head"] or 0)):
+            self.fresh("accounts")
+            row = self._account_row(account_id, head)
+        if row is None or row["account_id"] is None:
             raise NotFound(f"no account {account_id}", field="account")
-        return _account_view(rows[0])
+        return _account_view(row)
+
+    def _account_row(self, account_id: UUID, head: str) -> dict[str, Any] | None:
+        rows = self.views.query(
+            f"SELECT a.*, c.rules, p.position AS seen_position, "
+            f"p.failed_at AS seen_failed, ({head}) AS seen_head "
+            "FROM {p}projection_positions p "
+            "LEFT JOIN {p}rm_accounts a ON a.account_id = ? "
+            "LEFT JOIN {p}rm_communities c ON c.community_id = a.community_id "
+            "WHERE p.name = 'accounts'", (str(account_id),))
+        return rows[0] if rows else None
 
     def statement(self, account_id: UUID, *, before: int | None = None,
                   limit: int = 50) -> dict[str, Any]:

@@ -205,14 +205,13 @@ class Projector:
         On SQLite the rows are read as they are stored, ids as text (the folds
         want text; the recorder would build a UUID from each, to be turned
         back into text here); elsewhere through the recorder."""
-        reads = self.views.reads
-        if reads is None or self.bank.database.backend != "sqlite":
-            return list(self.bank.recorder.select_notifications(start, size, stop=stop))
-        table = self.bank.recorder.events_table_name  # type: ignore[attr-defined]
-        rows = reads.tuples(
-            f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
-            "WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?",
-            (start, _MAX_ID if stop is None else stop, size))
+        rows = None
+        if self.bank.database.backend == "sqlite":
+            table = self.bank.recorder.events_table_name  # type: ignore[attr-defined]
+            rows = self.views.reads.tuples(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+                "WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+                (start, _MAX_ID if stop is None else stop, size))
         if rows is None:
             return list(self.bank.recorder.select_notifications(start, size, stop=stop))
         return [_Stored(*row) for row in rows]

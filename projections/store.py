@@ -64,8 +64,7 @@ class Table:
 class SqlViews:
     """Connection handling and dialect for the read-model tables."""
 
-    def __init__(self, datastore: Any, backend: str, schema: str = "",
-                 reads: Reads | None = None) -> None:
+    def __init__(self, datastore: Any, backend: str, schema: str, reads: Reads) -> None:
         self.datastore = datastore
         self.reads = reads
         self.postgres = backend == "postgres"
@@ -84,11 +83,7 @@ class SqlViews:
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows as dicts, from one statement (one snapshot; off the write path)."""
-        if self.reads is not None:
-            return self.reads.query(self.sql(statement), params)
-        with self.transaction(commit=False) as cursor:
-            cursor.execute(self.sql(statement), tuple(params))
-            return [dict(row) for row in cursor.fetchall()]
+        return self.reads.query(self.sql(statement), params)
 
     def create(self, tables: Sequence[Table]) -> None:
         """Create the tables and the positions table if missing."""
