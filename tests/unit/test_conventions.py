@@ -38,6 +38,8 @@ from domain.errors import (
     WrongAccountKind,
 )
 
+from .refusals import refused
+
 COMMUNITY = uuid4()
 NOW = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
 STAFF = f"staff:{uuid4()}"
@@ -95,16 +97,6 @@ def pledge(convention: Convention, who: Account, channel: str = "online",
                        actor=actor or f"member:{uuid4()}", now=NOW, paper_form_number=form)
     made.collect_events()
     return made
-
-
-def refused(error: type[DomainError], call: Any, *aggregates: Any) -> DomainError:
-    """``call()`` raises ``error`` and adds no event to any of ``aggregates``."""
-    versions = [a.version for a in aggregates]
-    with pytest.raises(error) as caught:
-        call()
-    assert [a.version for a in aggregates] == versions
-    assert all(a.collect_events() == [] for a in aggregates)
-    return caught.value
 
 
 def names(aggregate: Any) -> list[str]:

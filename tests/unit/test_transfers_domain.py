@@ -43,6 +43,8 @@ from domain.transfers import (
     void_transfer,
 )
 
+from .refusals import refused
+
 COMMUNITY = uuid4()
 RULES = CommunityRules().changed({"member_max_balance": 900, "daily_earning_cap": 300,
                                   "max_minutes_per_record": 240,
@@ -82,16 +84,6 @@ def record(kind: str, debit: Account, credit: Account, minutes: Any = 60,
     for aggregate in (transfer, debit, credit):
         aggregate.collect_events()
     return transfer
-
-
-def refused(error: type[DomainError], call: Any, *aggregates: Any) -> DomainError:
-    """``call()`` raises ``error`` and adds no event to any of ``aggregates``."""
-    versions = [a.version for a in aggregates]
-    with pytest.raises(error) as caught:
-        call()
-    assert [a.version for a in aggregates] == versions
-    assert all(a.collect_events() == [] for a in aggregates)
-    return caught.value
 
 
 def record_refused(error: type[DomainError], request: TransferRequest, debit: Account,

@@ -20,9 +20,13 @@ from werkzeug.test import TestResponse
 
 from ledger.application import TimeBank
 from ledger.checkpoints import generate_signer_key, parse_signer_key
+from ledger.partners import PartnerDesk
 from ledger.storage import Database
 from ledger.tokens import Role
 from web import create_app
+from web.partner_client import PartnerClient
+
+from .partner_kit import desk_of, partner_client
 
 
 SIGNER_KEY, LOG_VKEY = generate_signer_key("web.test/log")
@@ -166,3 +170,15 @@ def assert_problem(response: TestResponse, status: int, rule: str,
 def problem() -> Callable[..., dict[str, Any]]:
     """``problem(response, status, rule, field=None)``: assert an RFC 9457 problem."""
     return assert_problem
+
+
+@pytest.fixture
+def desk(api: Any) -> PartnerDesk:
+    """The app's partner desk (a module may define its own)."""
+    return desk_of(api)
+
+
+@pytest.fixture
+def partner(api: Any, town: Any) -> PartnerClient:
+    """A signing client for the town's organisation (a module may define its own)."""
+    return partner_client(api, town.org)

@@ -15,20 +15,7 @@ from typing import Any
 
 import pytest
 
-from ledger.partners import PartnerDesk
-from web.partner_client import PartnerClient
 
-from .partner_kit import desk_of, partner_client
-
-
-@pytest.fixture
-def desk(api: Any) -> PartnerDesk:
-    return desk_of(api)
-
-
-@pytest.fixture
-def partner(api: Any, town: Any) -> PartnerClient:
-    return partner_client(api, town.org)
 
 
 def row(volunteer: Any, minutes: int = 60, day: str = "2026-11-20", **more: Any

@@ -14,22 +14,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.partners import PartnerDesk
 from web.blueprints.partners import SWEEPER_EXTENSION
 from web.partner_client import PartnerClient, public_key_of
 
 from .conftest import build_api, make_bank
-from .partner_kit import desk_of, partner_client
-
-
-@pytest.fixture
-def desk(api: Any) -> PartnerDesk:
-    return desk_of(api)
-
-
-@pytest.fixture
-def partner(api: Any, town: Any) -> PartnerClient:
-    return partner_client(api, town.org)
+from .partner_kit import partner_client
 
 
 @pytest.fixture
