@@ -26,7 +26,8 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import (AggregateNotFoundError, Application, LRUCache,
                                       project_aggregate)
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, OperationalError
+from eventsourcing.persistence import (ApplicationRecorder, IntegrityError, OperationalError,
+                                      Transcoder)
 from eventsourcing.utils import Environment, EnvType
 
 from domain.accounts import Account, AccountKind
@@ -59,6 +60,7 @@ from ledger.log import LoggedPOPORecorder, appended, expect_unchanged, reset_app
 from ledger.personal import PersonalData
 from ledger.storage import Database, MemoryDatastore, Reads, SideStore
 from ledger.tokens import TokenStore
+from ledger.transcoder import CompactTranscoder
 from ledger.transparency import LogSource, MemoryLogSource, SqlLogSource, TransparencyLog
 from ledger.views import AccountView, HistoryEntry, MemberView, TransferView
 
@@ -137,6 +139,12 @@ class TimeBank(Application):
         values.update(env or {})
         return Environment(name, values)
 
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON form, written faster (see ``ledger.transcoder``)."""
+        transcoder = CompactTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
     def construct_recorder(self) -> ApplicationRecorder:
         """The SQL backends name their logged recorder by topic (see ``storage``);
         the in-memory backend is constructed here."""
@@ -208,14 +216,17 @@ class TimeBank(Application):
         except KeyError:
             return False
 
-    def _hold(self, aggregate: Any) -> None:
-        """Keep a copy of ``aggregate`` as it is now (unless a newer one is held)."""
+    def _hold(self, aggregate: Any, *, copy: bool = True) -> None:
+        """Keep a copy of ``aggregate`` as it is now (unless a newer one is held).
+
+        ``copy=False`` keeps the object itself: only for one just saved, since
+        a command never changes an aggregate after saving it."""
         try:
             newer = self._held.get(aggregate.id).version >= aggregate.version
         except KeyError:
             newer = False
         if not newer:
-            self._held.put(aggregate.id, deepcopy(aggregate))
+            self._held.put(aggregate.id, deepcopy(aggregate) if copy else aggregate)
 
     def _attempt(self) -> _Attempt | None:
         """This thread's current attempt of a command (None outside one)."""
@@ -305,14 +316,14 @@ class TimeBank(Application):
         interval = self.snapshotting_intervals[Account]
         for aggregate in aggregates:
             if isinstance(aggregate, Community):
-                self._hold(aggregate)
+                self._hold(aggregate, copy=False)
             if not isinstance(aggregate, Account):
                 continue
             since = first.get(aggregate.id, aggregate.version + 1)
             if self.snapshots is not None and \
                     aggregate.version // interval > (since - 1) // interval:
                 self.snapshots.put([Account.Snapshot.take(aggregate)])
-            self._hold(aggregate)
+            self._hold(aggregate, copy=False)
         return appended()
 
     def _retrying(self, command: Callable[[], T]) -> T:

@@ -17,15 +17,9 @@ right edge of the tree (one hash per set bit of the size) is kept in
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-import sqlite3
 import struct
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -34,10 +28,12 @@ from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+from ledger.commits import GroupCommit, WriterConnection, WriterLock
 from ledger.merkle import HASH_SIZE, TreeBuilder, leaf_hash
 from ledger.storage import serialise_ddl
 
 LEAF_FORMAT_V1 = 1
+EVENTS_PER_STATEMENT = 500  # 2,000 parameters: far under SQLite's limit of 32,766
 # The leaf indexes the current thread's last append assigned (read after a save).
 _appended: ContextVar[tuple[int, ...]] = ContextVar("appended_leaves", default=())
 
@@ -116,39 +112,74 @@ def stored_event_leaf(event: StoredEvent) -> bytes:
                        event.state)
 
 
+LogState = tuple[int, list[bytes]]  # size and right-edge subtree roots
+
+
 class LogTables(Protocol):
     """What an append needs from storage, inside the events' transaction."""
 
     def id_value(self, originator_id: UUID | str) -> Any: ...
-    def read_state(self) -> tuple[int, list[bytes]]: ...
+    def read_state(self) -> LogState: ...
     def write(self, leaves: list[tuple[int, Any, int]], nodes: list[tuple[int, int, bytes]],
-              size: int, frontier: Sequence[bytes]) -> None: ...
+              was: int, size: int, frontier: Sequence[bytes]) -> bool: ...
 
 
-def append_to_log(tables: LogTables, stored_events: Sequence[StoredEvent]) -> list[int]:
+class LogHead:
+    """The log state this process's last append left, so that the next append
+    needs no read of it.
+
+    Never trusted blindly: every append moves the stored state from the size
+    it started at to the new one by a compare-and-set (``write`` returns
+    False when the stored size is not the one expected), before it inserts
+    any leaf. Another process's append, or a transaction of ours that did not
+    commit, makes that fail; the append then reads the stored state and runs
+    again in the same transaction. So a stale head costs one retried append
+    and can never leave a gap or a fork in the log."""
+
+    def __init__(self) -> None:
+        self.known: LogState | None = None
+
+
+def append_to_log(tables: LogTables, stored_events: Sequence[StoredEvent],
+                  head: LogHead | None = None) -> list[int]:
     """Extend the log by one leaf per event; returns their leaf indexes."""
-    size, frontier = tables.read_state()
-    builder = TreeBuilder.resume(size, frontier)
-    leaves, nodes = [], []
-    for event in stored_events:
-        leaves.append((builder.size, tables.id_value(event.originator_id),
-                       event.originator_version))
-        nodes.extend(builder.append_with_nodes(leaf_hash(stored_event_leaf(event))))
-    tables.write(leaves, nodes, builder.size, builder.subtree_roots)
+    if not stored_events:
+        _appended.set(())
+        return []
+    state = head.known if head is not None else None
+    while True:
+        size, frontier = state if state is not None else tables.read_state()
+        builder = TreeBuilder.resume(size, list(frontier))
+        leaves, nodes = [], []
+        for event in stored_events:
+            leaves.append((builder.size, tables.id_value(event.originator_id),
+                           event.originator_version))
+            nodes.extend(builder.append_with_nodes(leaf_hash(stored_event_leaf(event))))
+        if tables.write(leaves, nodes, size, builder.size, builder.subtree_roots):
+            break
+        if state is None:  # read in this very transaction: cannot be stale
+            raise IntegrityError(f"the log is no longer at size {size}")
+        state = None  # the head was stale: read the stored state
+    if head is not None:
+        head.known = (builder.size, list(builder.subtree_roots))
     indexes = [index for index, _, _ in leaves]
     _appended.set(tuple(indexes))
     return indexes
 
 
-def sql_create_statements(prefix: str, blob: str, id_type: str) -> list[str]:
+def sql_create_statements(prefix: str, blob: str, id_type: str,
+                          clustered: str = "") -> list[str]:
     """DDL for the log tables (``blob``: BLOB or bytea; ``id_type``: the events
-    table's originator id type, so leaves join to events)."""
+    table's originator id type, so leaves join to events; ``clustered``: the
+    option that stores a table in its primary key's b-tree, ``WITHOUT ROWID``
+    on SQLite, so an append writes one b-tree fewer per table)."""
     return [
         f"CREATE TABLE IF NOT EXISTS {prefix}log_leaves (leaf_index BIGINT PRIMARY KEY, "
         f"originator_id {id_type} NOT NULL, originator_version BIGINT NOT NULL, "
-        "UNIQUE (originator_id, originator_version))",
+        f"UNIQUE (originator_id, originator_version)){clustered}",
         f"CREATE TABLE IF NOT EXISTS {prefix}log_nodes (level INTEGER NOT NULL, "
-        f"node_index BIGINT NOT NULL, hash {blob} NOT NULL, PRIMARY KEY (level, node_index))",
+        f"node_index BIGINT NOT NULL, hash {blob} NOT NULL, "
+        f"PRIMARY KEY (level, node_index)){clustered}",
         f"CREATE TABLE IF NOT EXISTS {prefix}log_state (id INTEGER PRIMARY KEY, "
         f"size BIGINT NOT NULL, frontier {blob} NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {prefix}log_checkpoints (size BIGINT PRIMARY KEY, "
@@ -169,7 +200,7 @@ class SqlLogTables:
         uid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
         return uid.hex if self._p == "?" else uid
 
-    def read_state(self) -> tuple[int, list[bytes]]:
+    def read_state(self) -> LogState:
         """Size and right-edge subtree roots (0 and [] for a new log)."""
         self._cursor.execute(f"SELECT size, frontier FROM {self._prefix}log_state WHERE id = 1")
         row = self._cursor.fetchone()
@@ -179,19 +210,28 @@ class SqlLogTables:
         return int(row["size"]), [blob[i:i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
 
     def write(self, leaves: list[tuple[int, Any, int]], nodes: list[tuple[int, int, bytes]],
-              size: int, frontier: Sequence[bytes]) -> None:
-        """Insert leaves and nodes; upsert the state row."""
+              was: int, size: int, frontier: Sequence[bytes]) -> bool:
+        """Move the state row from size ``was`` to ``size`` (False, and nothing
+        written, when the stored size is not ``was``), then insert leaves and nodes."""
         p, pre = self._p, self._prefix
+        # RETURNING, not the row count: psycopg has no row count in pipeline mode
+        if was:
+            self._cursor.execute(f"UPDATE {pre}log_state SET size = {p}, frontier = {p} "
+                                 f"WHERE id = 1 AND size = {p} RETURNING size",
+                                 (size, b"".join(frontier), was))
+        else:
+            self._cursor.execute(f"INSERT INTO {pre}log_state (id, size, frontier) "
+                                 f"VALUES (1, {p}, {p}) ON CONFLICT (id) DO NOTHING "
+                                 "RETURNING size", (size, b"".join(frontier)))
+        if self._cursor.fetchone() is None:
+            return False
         self._cursor.executemany(
             f"INSERT INTO {pre}log_leaves (leaf_index, originator_id, originator_version) "
             f"VALUES ({p}, {p}, {p})", leaves)
         self._cursor.executemany(
             f"INSERT INTO {pre}log_nodes (level, node_index, hash) VALUES ({p}, {p}, {p})",
             nodes)
-        self._cursor.execute(
-            f"INSERT INTO {pre}log_state (id, size, frontier) VALUES (1, {p}, {p}) "
-            "ON CONFLICT (id) DO UPDATE SET size = excluded.size, frontier = excluded.frontier",
-            (size, b"".join(frontier)))
+        return True
 
 
 class LoggedSQLiteRecorder(SQLiteApplicationRecorder):
@@ -205,12 +245,28 @@ class LoggedSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         pool = self.datastore.pool
-        lock = None if pool.is_sqlite_memory_mode else WriterLock(pool.db_name)
-        self._group = GroupCommit(self.datastore, self._insert_one, lock)
+        if pool.is_sqlite_memory_mode:  # one database per connection: use the pool's
+            self._writer = None
+            self._group = GroupCommit(lambda: self.datastore.transaction(commit=True),
+                                      self._insert_one)
+        else:
+            # The pool's write interlock (eventsourcing 9.5, pinned; a test checks it).
+            self._writer = WriterConnection(pool.db_name, pool.lock_timeout or 5,
+                                            pool._writer_lock)
+            self._group = GroupCommit(self._writer.transaction, self._insert_one,
+                                      WriterLock(pool.db_name))
+        self._head = LogHead()
+        self._statements: dict[int, str] = {}
 
     def construct_create_table_statements(self) -> list[str]:
         """Events table and log tables."""
-        return super().construct_create_table_statements() + sql_create_statements("", "BLOB", "TEXT")
+        return super().construct_create_table_statements() + sql_create_statements(
+            "", "BLOB", "TEXT", " WITHOUT ROWID")
+
+    def close(self) -> None:
+        """Close the event writers' connection (the pool is the datastore's)."""
+        if self._writer is not None:
+            self._writer.close()
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
@@ -222,128 +278,46 @@ class LoggedSQLiteRecorder(SQLiteApplicationRecorder):
                        **kwargs: Any) -> Sequence[int] | None:
         return self._insert_one(c, stored_events, _unchanged.get())[0]
 
-    def _insert_one(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
+    def _insert_one(self, c: Any, stored_events: Sequence[StoredEvent],
                     reads: Sequence[tuple[UUID, int]]) -> tuple[Sequence[int], list[int]]:
-        ids = super()._insert_events(c, stored_events)
+        ids = self._insert_rows(c, stored_events)
         _check_unchanged(lambda aggregate_id: _scalar(
             c, f"SELECT MAX(originator_version) FROM {self.events_table_name} "
                "WHERE originator_id = ?", (aggregate_id.hex,)), reads)
-        return ids or [], append_to_log(SqlLogTables(c), stored_events)
+        return ids, append_to_log(SqlLogTables(c), stored_events, self._head)
 
+    def _insert_rows(self, c: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """The events, by one statement per ``EVENTS_PER_STATEMENT`` (the library
+        runs one per event); returns their notification ids. The rows of one
+        INSERT get consecutive rowids, the last of which is ``lastrowid``."""
+        ids: list[int] = []
+        for start in range(0, len(stored_events), EVENTS_PER_STATEMENT):
+            chunk = stored_events[start:start + EVENTS_PER_STATEMENT]
+            params: list[Any] = []
+            for s in chunk:
+                params += (s.originator_id.hex if isinstance(s.originator_id, UUID)
+                           else s.originator_id, s.originator_version, s.topic, s.state)
+            c.execute(self._insert_statement(len(chunk)), params)
+            last = c.lastrowid
+            ids.extend(range(last - len(chunk) + 1, last + 1))
+        return ids
 
-@dataclass
-class _Insert:
-    """One thread's insert waiting for, or done by, a group commit."""
-
-    stored_events: Sequence[StoredEvent]
-    reads: Sequence[tuple[UUID, int]]
-    result: tuple[Sequence[int], list[int]] | None = None
-    error: BaseException | None = None
-    done: bool = False
-
-
-class GroupCommit:
-    """Group commit: the inserts of concurrent threads share one transaction.
-
-    A thread that finds the writer free leads: it takes every insert waiting
-    (its own among them) and runs them in one transaction, each inside a
-    savepoint, then commits once. An insert that fails (a version conflict)
-    is rolled back to its savepoint and only its thread gets the error; if
-    the transaction as a whole fails, every insert in it gets that error and
-    none is stored. Each thread returns only after the commit that holds its
-    insert, so an acknowledged write is durable, as before; a thread alone
-    commits alone, as before."""
-
-    def __init__(self, datastore: Any,
-                 insert_one: Callable[[Any, Sequence[StoredEvent], Sequence[tuple[UUID, int]]],
-                                      tuple[Sequence[int], list[int]]],
-                 lock: WriterLock | None = None) -> None:
-        self._datastore = datastore
-        self._insert_one = insert_one
-        self._lock = lock or contextlib.nullcontext()
-        self._ready = threading.Condition()
-        self._waiting: list[_Insert] = []
-        self._leading = False
-
-    def submit(self, stored_events: Sequence[StoredEvent],
-               reads: Sequence[tuple[UUID, int]]) -> tuple[Sequence[int], list[int]]:
-        """Insert, in this thread's turn or in another's; returns (ids, leaf indexes)."""
-        mine = _Insert(stored_events, reads)
-        with self._ready:
-            self._waiting.append(mine)
-            while not mine.done and self._leading:
-                self._ready.wait()
-            if not mine.done:
-                self._leading = True
-                batch, self._waiting = self._waiting, []
-        if not mine.done:
-            try:
-                self._run(batch)
-            finally:
-                with self._ready:
-                    self._leading = False
-                    self._ready.notify_all()
-        if mine.error is not None:
-            raise mine.error
-        assert mine.result is not None
-        return mine.result
-
-    def _run(self, batch: list[_Insert]) -> None:
-        alone = len(batch) == 1
+    def _insert_statement(self, rows: int) -> str:
         try:
-            with self._lock, self._datastore.transaction(commit=True) as cursor:
-                for item in batch:
-                    if alone:
-                        item.result = self._insert_one(cursor, item.stored_events, item.reads)
-                        continue
-                    cursor.execute("SAVEPOINT civic_insert")
-                    try:
-                        item.result = self._insert_one(cursor, item.stored_events, item.reads)
-                    except (sqlite3.IntegrityError, IntegrityError) as error:
-                        cursor.execute("ROLLBACK TO civic_insert")
-                        item.error = error if isinstance(error, IntegrityError) \
-                            else IntegrityError(error)
-                    cursor.execute("RELEASE civic_insert")
-        except BaseException as error:  # nothing of this batch was committed
-            for item in batch:
-                if item.error is None:
-                    item.result, item.error = None, error
-        finally:
-            for item in batch:
-                item.done = True
-
-
-class WriterLock:
-    """The event writers of every process on one SQLite file queue on an OS
-    file lock (``flock`` on ``<database>-writers.lock``) around their
-    transaction.
-
-    SQLite admits one writer at a time and makes the others wait by polling
-    with sleeps of a millisecond and more, far longer than a write takes; a
-    process waiting on ``flock`` is woken by the kernel the moment the lock is
-    released. Each process opens its own descriptor (one inherited across a
-    fork would be the same lock for parent and child). Other writers (read
-    models, tokens) still wait the SQLite way; correctness never depends on
-    this lock, only latency does."""
-
-    def __init__(self, database_file: str) -> None:
-        self._path = f"{database_file}-writers.lock"
-        self._fd: int | None = None
-        self._pid = 0
-
-    def __enter__(self) -> None:
-        if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._fd is not None
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
+            return self._statements[rows]
+        except KeyError:
+            statement = self._statements[rows] = (
+                f"INSERT INTO {self.events_table_name} (originator_id, originator_version, "
+                f"topic, state) VALUES " + ", ".join(["(?, ?, ?, ?)"] * rows))
+            return statement
 
 
 class LoggedPostgresRecorder(PostgresApplicationRecorder):
     """PostgreSQL events table plus the log, extended in the same transaction."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head = LogHead()
 
     def create_table(self) -> None:
         """Events table, then the log tables in the same schema."""
@@ -380,7 +354,7 @@ class LoggedPostgresRecorder(PostgresApplicationRecorder):
                                 f'"{self.events_table_name}" WHERE originator_id = %s',
                     (aggregate_id,)))
                 append_to_log(SqlLogTables(log_cursor, self._log_prefix, "%s"),
-                              stored_events)
+                              stored_events, self._head)
             except Exception:
                 _abort(log_cursor)
                 raise
@@ -400,16 +374,19 @@ class MemoryLogTables:
         """Ids as UUIDs."""
         return originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
 
-    def read_state(self) -> tuple[int, list[bytes]]:
+    def read_state(self) -> LogState:
         """Size and right-edge subtree roots."""
         return self.size, list(self.frontier)
 
     def write(self, leaves: list[tuple[int, Any, int]], nodes: list[tuple[int, int, bytes]],
-              size: int, frontier: Sequence[bytes]) -> None:
-        """Keep leaves, nodes and state."""
+              was: int, size: int, frontier: Sequence[bytes]) -> bool:
+        """Keep leaves, nodes and state (False when the size is no longer ``was``)."""
+        if self.size != was:
+            return False
         self.leaves.extend(leaves)
         self.nodes.update(((level, index), h) for level, index, h in nodes)
         self.size, self.frontier = size, list(frontier)
+        return True
 
 
 class LoggedPOPORecorder(POPOApplicationRecorder):

@@ -242,17 +242,6 @@ def test_an_account_loaded_from_a_snapshot_keeps_its_kind_and_limits(bank, town,
         fresh.close()
 
 
-@pytest.fixture
-def two_processes(durable_database_url, master_key):
-    """Two applications on one store, as two server workers would be."""
-    from ledger.storage import Database
-    first = TimeBank(Database.parse(durable_database_url), master_key)
-    second = TimeBank(Database.parse(durable_database_url), master_key)
-    yield first, second
-    first.close()
-    second.close()
-
-
 def test_rules_changed_by_another_process_apply_to_the_next_credit(two_processes):
     first, second = two_processes
     community = first.register_community("Elm")
