@@ -41,6 +41,9 @@ class AccountKind(StrEnum):
     ISSUANCE = "issuance"
 
 
+_KINDS = {kind.value: kind for kind in AccountKind}  # a lookup: calling the enum is slower
+
+
 def check_minutes(minutes: object, field: str = "minutes") -> int:
     """Whole, positive minutes or :class:`InvalidAmount`."""
     if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes <= 0:
@@ -78,7 +81,7 @@ class Account(Aggregate):
         Held as its plain value so that a snapshot (JSON) restores it exactly;
         an enum attribute would come back as a bare string and every ``is``
         comparison below would silently fail."""
-        return AccountKind(self.kind_value)
+        return _KINDS[self.kind_value]
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Account:
         """A copy for the repository's cache: every field is immutable but the
@@ -124,9 +127,9 @@ class Account(Aggregate):
               service_date: str = "", category: str = "", earning: int = 0) -> None:
         """Take ``minutes`` out (or reserve them when ``pending``)."""
         self.check_debit(minutes=minutes, kind=kind, rules=rules)
-        self._debited(transfer_id=transfer_id, minutes=minutes,
-                      counterparty_id=counterparty_id, kind=kind, pending=pending,
-                      service_date=service_date, category=category, earning=earning)
+        self.trigger_event(self.Debited, transfer_id=transfer_id, minutes=minutes,
+                           counterparty_id=counterparty_id, kind=kind, pending=pending,
+                           service_date=service_date, category=category, earning=earning)
 
     def credit(self, *, transfer_id: UUID, minutes: int, counterparty_id: UUID,
                kind: str, pending: bool, rules: CommunityRules,
@@ -139,9 +142,9 @@ class Account(Aggregate):
         """
         self.check_credit(minutes=minutes, kind=kind, rules=rules,
                           service_date=service_date, earning=earning)
-        self._credited(transfer_id=transfer_id, minutes=minutes,
-                       counterparty_id=counterparty_id, kind=kind, pending=pending,
-                       service_date=service_date, category=category, earning=earning)
+        self.trigger_event(self.Credited, transfer_id=transfer_id, minutes=minutes,
+                           counterparty_id=counterparty_id, kind=kind, pending=pending,
+                           service_date=service_date, category=category, earning=earning)
 
     def check_debit(self, *, minutes: int, kind: str, rules: CommunityRules) -> None:
         """Raise unless ``minutes`` may leave this account now."""
@@ -221,25 +224,56 @@ class Account(Aggregate):
 
     # -- appliers (state changes only; they re-run on every replay) ------------
 
-    @event("Debited")
-    def _debited(self, transfer_id: UUID, minutes: int, counterparty_id: UUID, kind: str,
-                 pending: bool, service_date: str, category: str, earning: int) -> None:
-        if pending:
-            self.pending_out += minutes
-        else:
-            self.balance -= minutes
-        if earning:
-            self.earned[service_date] = self.earned.get(service_date, 0) + earning
+    # The two entries every movement writes are explicit event classes, not
+    # @event methods: the decorator's argument matching cost more than the rest
+    # of an entry. Same names, fields and field order, so the same stored form.
 
-    @event("Credited")
-    def _credited(self, transfer_id: UUID, minutes: int, counterparty_id: UUID, kind: str,
-                  pending: bool, service_date: str, category: str, earning: int) -> None:
-        if pending:
-            self.pending_in += minutes
-        else:
-            self.balance += minutes
-        if earning:
-            self.earned[service_date] = self.earned.get(service_date, 0) + earning
+    class Debited(Aggregate.Event):
+        """Minutes taken out (reserved while ``pending``)."""
+
+        transfer_id: UUID
+        minutes: int
+        counterparty_id: UUID
+        kind: str
+        pending: bool
+        service_date: str
+        category: str
+        earning: int
+
+        def apply(self, aggregate: Account) -> None:
+            """Lower the balance (or raise the reservation out)."""
+            if self.pending:
+                aggregate.pending_out += self.minutes
+            else:
+                aggregate.balance -= self.minutes
+            if self.earning:
+                aggregate.add_earning(self.service_date, self.earning)
+
+    class Credited(Aggregate.Event):
+        """Minutes put in (reserved while ``pending``)."""
+
+        transfer_id: UUID
+        minutes: int
+        counterparty_id: UUID
+        kind: str
+        pending: bool
+        service_date: str
+        category: str
+        earning: int
+
+        def apply(self, aggregate: Account) -> None:
+            """Raise the balance (or the reservation in)."""
+            if self.pending:
+                aggregate.pending_in += self.minutes
+            else:
+                aggregate.balance += self.minutes
+            if self.earning:
+                aggregate.add_earning(self.service_date, self.earning)
+
+    def add_earning(self, service_date: str, minutes: int) -> None:
+        """Count ``minutes`` (negative: take back) toward ``service_date``'s cap.
+        Called by appliers only."""
+        self.earned[service_date] = self.earned.get(service_date, 0) + minutes
 
     @event("PendingPosted")
     def _pending_posted(self, transfer_id: UUID, minutes: int, side: str) -> None:
@@ -258,7 +292,7 @@ class Account(Aggregate):
         else:
             self.pending_in -= minutes
         if earning:
-            self.earned[service_date] = self.earned.get(service_date, 0) + earning
+            self.add_earning(service_date, earning)
 
     @event("BudgetSet")
     def _budget_set(self, budget: int) -> None:
