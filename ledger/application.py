@@ -102,7 +102,7 @@ class TimeBank(Application):
         self.clock = clock
         self._local = threading.local()  # per thread: what the current command loads
         self._held: LRUCache[UUID, Any] = LRUCache(HELD_COPIES)  # see _held_copy
-        self._contended: LRUCache[UUID, bool] = LRUCache(HELD_COPIES)  # see _suspect
+        self._contended: dict[UUID, bool] = {}  # see _suspect; oldest forgotten first
         datastore = (MemoryDatastore() if database.backend == "memory"
                      else self.recorder.datastore)  # type: ignore[attr-defined]
         self.datastore = datastore  # side tables, the log and read models use it too
@@ -185,7 +185,7 @@ class TimeBank(Application):
             attempt.used[aggregate_id] = held.version
             if refresh:
                 attempt.fresh.add(aggregate_id)
-        return deepcopy(held)
+        return held.__deepcopy__({}) if isinstance(held, Account) else deepcopy(held)
 
     def _held_copy(self, aggregate_id: UUID, cls: type[T], *, refresh: bool) -> T | None:
         """The copy this process holds (``refresh``: brought up to date from
@@ -211,10 +211,7 @@ class TimeBank(Application):
         every use: one read of the events it missed instead of a wasted attempt."""
         if attempt is not None and aggregate_id in attempt.refresh:
             return True
-        try:
-            return bool(self._contended.get(aggregate_id))
-        except KeyError:
-            return False
+        return aggregate_id in self._contended
 
     def _hold(self, aggregate: Any, *, copy: bool = True) -> None:
         """Keep a copy of ``aggregate`` as it is now (unless a newer one is held).
@@ -346,7 +343,9 @@ class TimeBank(Application):
             except (IntegrityError, OperationalError):
                 stale = stale | set(attempts[-1].loaded)
                 for aggregate_id in attempts[-1].loaded:
-                    self._contended.put(aggregate_id, True)
+                    self._contended[aggregate_id] = True
+                while len(self._contended) > HELD_COPIES:
+                    self._contended.pop(next(iter(self._contended)), None)
                 if attempt == MAX_ATTEMPTS - 1:
                     break
                 if attempt:

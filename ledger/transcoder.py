@@ -29,12 +29,15 @@ class _NotPlain(Exception):
     """A value the fast path leaves to the library's encoder."""
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """``value`` with every UUID and datetime in the library's transcoded form;
     :class:`_NotPlain` at the first value whose JSON orjson might write
     differently from ``json``."""
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind in _SCALARS:
         return value
     if kind is UUID:
         return {"_type_": "uuid_hex", "_data_": value.hex}
@@ -45,7 +48,7 @@ def _plain(value: Any) -> Any:
         for key, item in value.items():
             if type(key) is not str:
                 raise _NotPlain
-            plain[key] = _plain(item)
+            plain[key] = item if type(item) in _SCALARS else _plain(item)
         return plain
     if kind is list or kind is tuple:
         return [_plain(item) for item in value]
