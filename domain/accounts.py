@@ -228,8 +228,8 @@ class Account(Aggregate):
     # @event methods: the decorator's argument matching cost more than the rest
     # of an entry. Same names, fields and field order, so the same stored form.
 
-    class Debited(Aggregate.Event):
-        """Minutes taken out (reserved while ``pending``)."""
+    class Entry(Aggregate.Event):
+        """One side of a movement: the fields both entries carry, in stored order."""
 
         transfer_id: UUID
         minutes: int
@@ -239,6 +239,9 @@ class Account(Aggregate):
         service_date: str
         category: str
         earning: int
+
+    class Debited(Entry):
+        """Minutes taken out (reserved while ``pending``)."""
 
         def apply(self, aggregate: Account) -> None:
             """Lower the balance (or raise the reservation out)."""
@@ -249,17 +252,8 @@ class Account(Aggregate):
             if self.earning:
                 aggregate.add_earning(self.service_date, self.earning)
 
-    class Credited(Aggregate.Event):
+    class Credited(Entry):
         """Minutes put in (reserved while ``pending``)."""
-
-        transfer_id: UUID
-        minutes: int
-        counterparty_id: UUID
-        kind: str
-        pending: bool
-        service_date: str
-        category: str
-        earning: int
 
         def apply(self, aggregate: Account) -> None:
             """Raise the balance (or the reservation in)."""
