@@ -24,8 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import (AggregateNotFoundError, Application, LRUCache,
-                                      project_aggregate)
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import (ApplicationRecorder, IntegrityError, OperationalError,
                                       Transcoder)
 from eventsourcing.utils import Environment, EnvType
@@ -56,6 +55,7 @@ from domain.transfers import (
     void_transfer,
 )
 from ledger.checkpoints import Signer
+from ledger.held import Recent
 from ledger.log import LoggedPOPORecorder, appended, expect_unchanged, reset_appended
 from ledger.personal import PersonalData
 from ledger.storage import Database, MemoryDatastore, Reads, SideStore
@@ -101,8 +101,8 @@ class TimeBank(Application):
         super().__init__(env=database.eventsourcing_env())
         self.clock = clock
         self._local = threading.local()  # per thread: what the current command loads
-        self._held: LRUCache[UUID, Any] = LRUCache(HELD_COPIES)  # see _held_copy
-        self._contended: dict[UUID, bool] = {}  # see _suspect; oldest forgotten first
+        self._held: Recent[UUID, Any] = Recent(HELD_COPIES)  # see _held_copy
+        self._contended: Recent[UUID, bool] = Recent(HELD_COPIES)  # see _suspect
         datastore = (MemoryDatastore() if database.backend == "memory"
                      else self.recorder.datastore)  # type: ignore[attr-defined]
         self.datastore = datastore  # side tables, the log and read models use it too
@@ -191,10 +191,7 @@ class TimeBank(Application):
         """The copy this process holds (``refresh``: brought up to date from
         the store first), or None. Held copies are never changed in place, so
         any thread may read one while another replaces it."""
-        try:
-            held = self._held.get(aggregate_id)
-        except KeyError:
-            return None
+        held = self._held.get(aggregate_id)
         if not isinstance(held, cls):
             return None
         if refresh:
@@ -218,11 +215,8 @@ class TimeBank(Application):
 
         ``copy=False`` keeps the object itself: only for one just saved, since
         a command never changes an aggregate after saving it."""
-        try:
-            newer = self._held.get(aggregate.id).version >= aggregate.version
-        except KeyError:
-            newer = False
-        if not newer:
+        held = self._held.get(aggregate.id)
+        if held is None or held.version < aggregate.version:
             self._held.put(aggregate.id, deepcopy(aggregate) if copy else aggregate)
 
     def _attempt(self) -> _Attempt | None:
@@ -343,9 +337,7 @@ class TimeBank(Application):
             except (IntegrityError, OperationalError):
                 stale = stale | set(attempts[-1].loaded)
                 for aggregate_id in attempts[-1].loaded:
-                    self._contended[aggregate_id] = True
-                while len(self._contended) > HELD_COPIES:
-                    self._contended.pop(next(iter(self._contended)), None)
+                    self._contended.put(aggregate_id, True)
                 if attempt == MAX_ATTEMPTS - 1:
                     break
                 if attempt:
