@@ -27,13 +27,16 @@ import datetime as dt
 import math
 import os
 import random
+import threading
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from bench import Measurement, profile_report, sqlite_synchronous, timed_loop
+from bench import (Measurement, peak_rss_kib, percentile, profile_report, sqlite_synchronous,
+                   timed_loop)
 from bench.http import measure_load, production_server, request_bytes
 from domain.rules import CommunityRules
 from domain.transfers import TransferRequest
@@ -46,6 +49,7 @@ from ledger.tokens import Role
 MIN_MEMBERS = 200
 MINUTES = (30, 45, 60, 90, 120, 180, 240)
 LAST_SERVICE_DATE = dt.date(2026, 11, 25)
+CALLERS = 4  # threads calling one application at once, as in a gunicorn worker
 HTTP_CEILING = 5000  # credits/s no 2-core machine reaches through HTTP (sizes budgets)
 
 
@@ -139,6 +143,46 @@ def measure_application(url: str, n: int, logged: bool = True) -> Measurement:
     finally:
         bank.close()
     return result
+
+
+def measure_concurrent(url: str, n: int, callers: int = CALLERS) -> Measurement:
+    """``n`` credits through one application from ``callers`` threads at once, each
+    for its own organisation and members, as a gunicorn worker's threads call it:
+    concurrent inserts share a durable commit (``ledger.commits.GroupCommit``)."""
+    bank = TimeBank(Database.parse(url), os.urandom(32))
+    try:
+        share = n // callers
+        towns = [settle_town(bank, share) for _ in range(callers)]
+        batches = [credit_requests(town, share) for town in towns]
+        latencies: list[list[float]] = [[] for _ in range(callers)]
+        ready = threading.Barrier(callers + 1)
+
+        def post(k: int) -> None:
+            ready.wait()
+            for request in batches[k]:
+                before = time.perf_counter()
+                bank.record(request)
+                latencies[k].append(time.perf_counter() - before)
+
+        threads = [threading.Thread(target=post, args=(k,)) for k in range(callers)]
+        for thread in threads:
+            thread.start()
+        ready.wait()
+        cpu_started, started = time.process_time(), time.perf_counter()
+        for thread in threads:
+            thread.join()
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        for town, requests in zip(towns, batches, strict=True):
+            check_all_posted(bank, town, requests)
+        settings = {**storage_settings(bank), "callers": f"{callers} threads"}
+    finally:
+        bank.close()
+    every = sorted(latency for per_caller in latencies for latency in per_caller)
+    return Measurement(label=f"application: service credit, {callers} callers",
+                       backend=bank.database.backend, operations=len(every),
+                       seconds=seconds, cpu_seconds=cpu, p50_ms=percentile(every, 0.5) * 1000,
+                       p99_ms=percentile(every, 0.99) * 1000, peak_rss_kib=peak_rss_kib(),
+                       settings=settings)
 
 
 def profile_application(url: str, n: int, top: int = 25) -> str:

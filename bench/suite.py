@@ -63,8 +63,9 @@ def figures(backends: list[str]) -> list[Figure]:
     rows: list[Figure] = []
     for b in backends:
         rows += [
-            Figure("credits", b, f"{b}:credits", f"{b}:raw 1 row", "credits/s", "txn/s",
-                   at_least(2000) if b == "sqlite" else None),
+            Figure("credits", b, f"{b}:credits concurrent", f"{b}:raw 1 row", "credits/s",
+                   "txn/s", at_least(2000) if b == "sqlite" else None),
+            Figure("credits", b, f"{b}:credits", f"{b}:raw 1 row", "credits/s", "txn/s"),
             Figure("credits", b, f"{b}:credits unlogged", f"{b}:raw 3 rows", "credits/s",
                    "txn/s"),
             Figure("bulk", b, f"{b}:partners bulk application", f"{b}:raw bulk", "rows/s",
@@ -172,6 +173,8 @@ def job(ctx: Context, key: str, run: int) -> Job:
     if name in ("credits", "credits unlogged"):
         return credits.measure_application, (ctx.url(backend, fresh), a.n,
                                              name == "credits")
+    if name == "credits concurrent":
+        return credits.measure_concurrent, (ctx.url(backend, fresh), a.n)
     if name.startswith("partners "):
         _, mode, via = name.split()
         rows = ctx.bulk_rows if mode == "bulk" else a.n

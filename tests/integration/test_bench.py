@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-FIGURES = ("application: service credit", "application without the log",
+FIGURES = ("application: service credit, 4 callers", "application: service credit",
+           "application without the log",
            "partners: bulk (application)", "HTTP: service credit", "HTTP: partner bulk batch",
            "HTTP: balance read", "projection rebuild", "inclusion proof",
            "consistency proof", "verify bundle")
