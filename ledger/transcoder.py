@@ -43,13 +43,9 @@ def _plain(value: Any) -> Any:
         return {"_type_": "uuid_hex", "_data_": value.hex}
     if kind is dt.datetime:
         return {"_type_": "datetime_iso", "_data_": value.isoformat()}
-    if kind is dict:
-        plain = {}
-        for key, item in value.items():
-            if type(key) is not str:
-                raise _NotPlain
-            plain[key] = item if type(item) in _SCALARS else _plain(item)
-        return plain
+    if kind is dict:  # orjson refuses keys that are not text (json would convert them)
+        return {key: item if type(item) in _SCALARS else _plain(item)
+                for key, item in value.items()}
     if kind is list or kind is tuple:
         return [_plain(item) for item in value]
     raise _NotPlain
@@ -62,5 +58,5 @@ class CompactTranscoder(JSONTranscoder):
         """The same bytes as ``JSONTranscoder.encode(obj)``."""
         try:
             return orjson.dumps(_plain(obj))
-        except (_NotPlain, orjson.JSONEncodeError):
+        except (_NotPlain, TypeError):  # orjson.JSONEncodeError is a TypeError
             return super().encode(obj)
