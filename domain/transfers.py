@@ -123,7 +123,7 @@ class Transfer(Aggregate):
                  channel: str, rules_version: int, reverses: UUID | None,
                  earning: int) -> None:
         self.community_id = community_id
-        self.kind = TransferKind(kind)
+        self.kind = _members(TransferKind)[kind]
         self.debit_account_id = debit_account_id
         self.credit_account_id = credit_account_id
         self.minutes = minutes
@@ -133,7 +133,7 @@ class Transfer(Aggregate):
         self.expires_at = expires_at
         self.actor = actor
         self.on_behalf_of = on_behalf_of
-        self.channel = Channel(channel)
+        self.channel = _members(Channel)[channel]
         self.rules_version = rules_version
         self.reverses = reverses
         self.earning = earning
@@ -189,12 +189,24 @@ def _check_request_shape(request: TransferRequest, rules: CommunityRules) -> Tra
 
 
 def _member(enum: type[Any], value: str, field: str) -> Any:
-    try:
-        return enum(value)
-    except ValueError:
+    found = _members(enum).get(value) if isinstance(value, str) else None
+    if found is None:
         choices = ", ".join(e.value for e in enum)
         raise DomainError(f"{field} must be one of {choices}", field=field,
-                          rule=f"known_{field}") from None
+                          rule=f"known_{field}")
+    return found
+
+
+_MEMBERS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _members(enum: type[Any]) -> dict[str, Any]:
+    """An enum's members by value: a lookup, not a call of the enum (several
+    per transfer, and every replay builds its kind and channel again)."""
+    try:
+        return _MEMBERS[enum]
+    except KeyError:
+        return _MEMBERS.setdefault(enum, {member.value: member for member in enum})
 
 
 def _check_sides(kind: TransferKind, debit: Account, credit: Account) -> None:
