@@ -31,6 +31,7 @@ from web import problems, request_log
 from projections.queries import ReadModels
 from web.auth import EXTENSION, READ_MODELS
 from web.blueprints import register as register_blueprints
+from web.encoding import OrjsonProvider
 from web.metrics import MULTIPROC_ENV, Metrics
 from web.sweepers import Sweeper
 
@@ -41,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """A configured Flask application over one time bank."""
     config = dict(config or {})
     app = Flask(__name__, static_folder=None)
+    app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # a command is a few hundred bytes
     app.config["LOG_PUBLIC"] = os.environ.get("CIVIC_LEDGER_LOG_PUBLIC", "") in ("1", "true")
     app.config["METRICS_DIR"] = os.environ.get(MULTIPROC_ENV) or None

@@ -605,11 +605,16 @@ def body(schema: Schema) -> dict[str, Any]:
     Remembers the schema's ledger-name -> request-name map, so that a refusal
     naming ``debit_account_id`` is reported against ``payer`` (``web.problems``).
     """
-    g.request_fields = {f.attribute or name: f.data_key or name
-                        for name, f in schema.fields.items()}
+    g.request_fields = _request_names(schema)
     raw = request.get_json() if request.get_data(cache=True) else {}
     loaded: dict[str, Any] = schema.load(raw)
     return loaded
+
+
+@cache  # one entry per shared schema instance
+def _request_names(schema: Schema) -> dict[str, str]:
+    """Ledger name -> request name of every field of ``schema`` (read only)."""
+    return {f.attribute or name: f.data_key or name for name, f in schema.fields.items()}
 
 
 def query(schema: Schema) -> dict[str, Any]:
