@@ -9,7 +9,6 @@ pure policy in ``ledger.access``; this module only feeds it the request.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
@@ -81,4 +80,5 @@ def act(action: Action, data: dict[str, Any], accounts: Collection[UUID] = (),
     who = permit(action, accounts)
     acting = acting_as(who, channel=data.pop("channel", None),
                        on_behalf_of=data.pop("on_behalf_of", None), member=member)
-    return asdict(acting)
+    return {"actor": acting.actor, "channel": acting.channel,
+            "on_behalf_of": acting.on_behalf_of}  # asdict() copies deeply: slower

@@ -55,15 +55,26 @@ class Metrics:
             "civic_ledger_writes",
             "Ledger commands answered with success (2xx), by command (blueprint.view); "
             "an idempotent replay counts too.", ("kind",), registry=None)
+        self._series: dict[tuple[str, ...], Any] = {}  # labels -> child, found once
 
     def observe(self, method: str, route: str | None, status: int, seconds: float,
                 endpoint: str | None) -> None:
         """Count one answered request and, when it was a successful write, the command
         (``endpoint``: the view that answered, None when no route matched)."""
         label = method if method in METHODS else "other"  # the client names the method
-        self.requests.labels(label, route or UNMATCHED, str(status)).observe(seconds)
+        self._child(self.requests, label, route or UNMATCHED, str(status)).observe(seconds)
         if method in WRITE_METHODS and 200 <= status < 300 and endpoint:
-            self.writes.labels(endpoint).inc()
+            self._child(self.writes, endpoint).inc()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """The series of ``metric`` for ``labels`` (the library's lookup takes a lock
+        and checks every label each time). Labels are route templates, statuses
+        and view names, never what a client sends, so the map stays small."""
+        key = (str(id(metric)), *labels)
+        try:
+            return self._series[key]
+        except KeyError:
+            return self._series.setdefault(key, metric.labels(*labels))
 
     def exposition(self, figures: LedgerFigures) -> bytes:
         """The text exposition (format 0.0.4) of every metric, the ledger's read now."""
