@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
@@ -185,7 +185,8 @@ class TimeBank(Application):
             attempt.used[aggregate_id] = held.version
             if refresh:
                 attempt.fresh.add(aggregate_id)
-        return held.__deepcopy__({}) if isinstance(held, Account) else deepcopy(held)
+        copied = held.__deepcopy__({}) if isinstance(held, Account) else deepcopy(held)
+        return cast(T, copied)
 
     def _held_copy(self, aggregate_id: UUID, cls: type[T], *, refresh: bool) -> T | None:
         """The copy this process holds (``refresh``: brought up to date from
