@@ -214,16 +214,20 @@ class SqlLogTables:
         """Move the state row from size ``was`` to ``size`` (False, and nothing
         written, when the stored size is not ``was``), then insert leaves and nodes."""
         p, pre = self._p, self._prefix
-        # RETURNING, not the row count: psycopg has no row count in pipeline mode
+        # psycopg has no row count in pipeline mode, so PostgreSQL says it with
+        # RETURNING; SQLite gives the row count (RETURNING needs SQLite 3.35)
+        returning = " RETURNING size" if p == "%s" else ""
         if was:
             self._cursor.execute(f"UPDATE {pre}log_state SET size = {p}, frontier = {p} "
-                                 f"WHERE id = 1 AND size = {p} RETURNING size",
+                                 f"WHERE id = 1 AND size = {p}{returning}",
                                  (size, b"".join(frontier), was))
         else:
             self._cursor.execute(f"INSERT INTO {pre}log_state (id, size, frontier) "
-                                 f"VALUES (1, {p}, {p}) ON CONFLICT (id) DO NOTHING "
-                                 "RETURNING size", (size, b"".join(frontier)))
-        if self._cursor.fetchone() is None:
+                                 f"VALUES (1, {p}, {p}) ON CONFLICT (id) DO NOTHING{returning}",
+                                 (size, b"".join(frontier)))
+        moved = (self._cursor.fetchone() is not None if returning
+                 else getattr(self._cursor, "sqlite_cursor", self._cursor).rowcount == 1)
+        if not moved:
             return False
         self._cursor.executemany(
             f"INSERT INTO {pre}log_leaves (leaf_index, originator_id, originator_version) "
