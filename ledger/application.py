@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
@@ -56,7 +56,8 @@ from domain.transfers import (
 )
 from ledger.checkpoints import Signer
 from ledger.held import Recent
-from ledger.log import LoggedPOPORecorder, appended, expect_unchanged, reset_appended
+from ledger.log import (LoggedPOPORecorder, LoggedSQLiteRecorder, appended, expect_unchanged,
+                        reset_appended)
 from ledger.personal import PersonalData
 from ledger.storage import Database, MemoryDatastore, Reads, SideStore
 from ledger.tokens import TokenStore
@@ -116,8 +117,10 @@ class TimeBank(Application):
         self.audit_log = TransparencyLog(self._log_source(datastore), log_signer)
 
     def close(self) -> None:
-        """Close the read connections, then the event store's."""
+        """Close the read connections, the event writers' own, then the event store's."""
         self.reads.close()
+        if isinstance(self.recorder, LoggedSQLiteRecorder):
+            self.recorder.close()
         super().close()
 
     def _log_source(self, datastore: Any) -> LogSource:
@@ -185,8 +188,7 @@ class TimeBank(Application):
             attempt.used[aggregate_id] = held.version
             if refresh:
                 attempt.fresh.add(aggregate_id)
-        copied = held.__deepcopy__({}) if isinstance(held, Account) else deepcopy(held)
-        return cast(T, copied)
+        return deepcopy(held)
 
     def _held_copy(self, aggregate_id: UUID, cls: type[T], *, refresh: bool) -> T | None:
         """The copy this process holds (``refresh``: brought up to date from

@@ -149,7 +149,7 @@ def append_to_log(tables: LogTables, stored_events: Sequence[StoredEvent],
     state = head.known if head is not None else None
     while True:
         size, frontier = state if state is not None else tables.read_state()
-        builder = TreeBuilder.resume(size, list(frontier))
+        builder = TreeBuilder.resume(size, frontier)
         leaves, nodes = [], []
         for event in stored_events:
             leaves.append((builder.size, tables.id_value(event.originator_id),
@@ -254,7 +254,8 @@ class LoggedSQLiteRecorder(SQLiteApplicationRecorder):
             self._group = GroupCommit(lambda: self.datastore.transaction(commit=True),
                                       self._insert_one)
         else:
-            # The pool's write interlock (eventsourcing 9.5, pinned; a test checks it).
+            # The pool's write interlock: a private attribute of eventsourcing 9.5
+            # (pinned in setup.cfg); every SQLite test builds this recorder.
             self._writer = WriterConnection(pool.db_name, pool.lock_timeout or 5,
                                             pool._writer_lock)
             self._group = GroupCommit(self._writer.transaction, self._insert_one,
