@@ -68,6 +68,8 @@ class TransferState(StrEnum):
     VOIDED = "voided"
 
 
+_BY_VALUE: dict[type[Any], dict[str, Any]] = {
+    enum: {member.value: member for member in enum} for enum in (TransferKind, Channel)}
 _M, _O, _P, _I = (AccountKind.MEMBER, AccountKind.ORGANISATION, AccountKind.POOL,
                   AccountKind.ISSUANCE)
 ALLOWED_SIDES: dict[TransferKind, tuple[frozenset[AccountKind], frozenset[AccountKind]]] = {
@@ -197,16 +199,10 @@ def _member(enum: type[Any], value: str, field: str) -> Any:
     return found
 
 
-_MEMBERS: dict[type[Any], dict[str, Any]] = {}
-
-
 def _members(enum: type[Any]) -> dict[str, Any]:
     """An enum's members by value: a lookup, not a call of the enum (several
     per transfer, and every replay builds its kind and channel again)."""
-    try:
-        return _MEMBERS[enum]
-    except KeyError:
-        return _MEMBERS.setdefault(enum, {member.value: member for member in enum})
+    return _BY_VALUE[enum]
 
 
 def _check_sides(kind: TransferKind, debit: Account, credit: Account) -> None:

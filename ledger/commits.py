@@ -30,10 +30,10 @@ from uuid import UUID
 from eventsourcing.persistence import (IntegrityError, OperationalError, PersistenceError,
                                       StoredEvent)
 
-Reads = Sequence[tuple[UUID, int]]
+ReadVersions = Sequence[tuple[UUID, int]]  # (aggregate id, version) a save read
 _forks = [0]  # how many forks made this process: what a process opened before is not its own
 os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
-InsertOne = Callable[[Any, Sequence[StoredEvent], Reads], tuple[Sequence[int], list[int]]]
+InsertOne = Callable[[Any, Sequence[StoredEvent], ReadVersions], tuple[Sequence[int], list[int]]]
 Transaction = Callable[[], contextlib.AbstractContextManager[Any]]
 
 
@@ -132,7 +132,7 @@ class _Insert:
     """One thread's insert waiting for, or done by, a group commit."""
 
     stored_events: Sequence[StoredEvent]
-    reads: Sequence[tuple[UUID, int]]
+    reads: ReadVersions
     result: tuple[Sequence[int], list[int]] | None = None
     error: BaseException | None = None
     done: bool = False
@@ -160,7 +160,7 @@ class GroupCommit:
         self._leading = False
 
     def submit(self, stored_events: Sequence[StoredEvent],
-               reads: Sequence[tuple[UUID, int]]) -> tuple[Sequence[int], list[int]]:
+               reads: ReadVersions) -> tuple[Sequence[int], list[int]]:
         """Insert, in this thread's turn or in another's; returns (ids, leaf indexes)."""
         mine = _Insert(stored_events, reads)
         with self._ready:

@@ -55,7 +55,7 @@ class Metrics:
             "civic_ledger_writes",
             "Ledger commands answered with success (2xx), by command (blueprint.view); "
             "an idempotent replay counts too.", ("kind",), registry=None)
-        self._series: dict[tuple[str, ...], Any] = {}  # labels -> child, found once
+        self._series: dict[tuple[Any, ...], Any] = {}  # (metric, *labels) -> child
 
     def observe(self, method: str, route: str | None, status: int, seconds: float,
                 endpoint: str | None) -> None:
@@ -70,7 +70,7 @@ class Metrics:
         """The series of ``metric`` for ``labels`` (the library's lookup takes a lock
         and checks every label each time). Labels are route templates, statuses
         and view names, never what a client sends, so the map stays small."""
-        key = (str(id(metric)), *labels)
+        key = (metric, *labels)
         try:
             return self._series[key]
         except KeyError:
