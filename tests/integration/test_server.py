@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+from web.server import server_options
+
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
@@ -174,3 +176,40 @@ def test_second_start_does_not_seed_again_and_keeps_working_credentials(
     assert status == 200 and account["balance"] == 85  # the seeded history, once
     assert "not seeding again" in second.output()
     assert json.loads((tmp_path / "creds.json").read_text()) == document
+
+
+def exchange(base: str, raw: bytes) -> bytes:
+    """Send ``raw`` on a fresh connection; the status line the server answers."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(raw)
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return answer.split(b"\r\n", 1)[0]
+
+
+def test_the_server_parses_with_gunicorn_s_c_parser_and_refuses_malformed_requests(
+        tmp_path: Path) -> None:
+    # http_parser="fast": a worker without gunicorn_h1c refuses to start, so a
+    # healthy server is proof the C parser is the one answering below.
+    assert server_options("127.0.0.1", 8000, 1)["http_parser"] == "fast"
+    args = ["--demo", "--database", f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+            "--keys", str(tmp_path / "keys"), "--workers", "1"]
+    with serving(tmp_path, *args) as server:
+        server.wait_until_healthy()
+        ok = exchange(server.base, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        bad_name = exchange(server.base, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                         b"Bad Header: x\r\n\r\n")
+        too_long = exchange(server.base, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n"
+                                         b"Host: 127.0.0.1\r\n\r\n")
+        bad_version = exchange(server.base, b"GET /healthz HTTP/7.3\r\nHost: x\r\n\r\n")
+        assert server.stop() == 0
+    assert ok.startswith(b"HTTP/1.1 200")
+    assert bad_name.startswith(b"HTTP/1.1 400"), bad_name
+    assert too_long.startswith(b"HTTP/1.1 414"), too_long
+    assert bad_version.startswith(b"HTTP/1.1 400"), bad_version
+    assert "Traceback" not in server.output()
