@@ -151,8 +151,12 @@ def authorise(principal: Principal | None, action: Action,
     if principal is None:
         raise Unauthenticated("a valid bearer token is required")
     if not allowed(principal, action, accounts):
-        raise Forbidden(f"a {principal.role.value} may not {action.value.replace('_', ' ')}"
-                        f"{' on this account' if accounts else ''}")
+        what = action.value.replace("_", " ")
+        # The same words whether the record is someone else's or missing (see
+        # web.auth.found): a refusal must not tell which.
+        if POLICY[action].get(principal.role) is Scope.OWN:
+            raise Forbidden(f"a {principal.role.value} may {what} only for its own account")
+        raise Forbidden(f"a {principal.role.value} may not {what}")
     return principal
 
 

@@ -8,18 +8,19 @@ pure policy in ``ledger.access``; this module only feeds it the request.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 from uuid import UUID
 
 from flask import current_app, g, request
 
-from domain.errors import Unauthenticated
+from domain.errors import NotFound, Unauthenticated
 from ledger.access import Action, acting_as, allowed, authorise
 from ledger.application import TimeBank
 from ledger.tokens import Principal
 from projections.queries import ReadModels
 
+T = TypeVar("T")
 EXTENSION = "civic_ledger"
 READ_MODELS = "civic_ledger.read_models"
 
@@ -52,6 +53,21 @@ def permit(action: Action, accounts: Collection[UUID] = ()) -> Principal:
 def may(action: Action, accounts: Collection[UUID] = ()) -> bool:
     """True when the (authenticated) caller may perform ``action`` on ``accounts``."""
     return allowed(principal(), action, accounts)
+
+
+def found(action: Action, look_up: Callable[[], T]) -> T:
+    """What ``look_up`` finds by an id the caller sent, before authorising
+    ``action`` on it, without letting the caller probe which ids exist.
+
+    When nothing is found, only a caller who may perform ``action`` on any
+    account learns so (404, ``NotFound``); every other caller gets the refusal
+    (403) it gets for someone else's record, in the same words.
+    """
+    try:
+        return look_up()
+    except NotFound:
+        permit(action)  # passes only a caller whose permission reaches any account
+        raise
 
 
 def _authenticate(header: str) -> Principal:

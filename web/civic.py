@@ -18,7 +18,7 @@ from flask import current_app
 from ledger.access import Action
 from ledger.civic import CivicRecords
 from projections.civic_queries import CivicQueries
-from web.auth import ledger, may, permit, read_models
+from web.auth import found, ledger, may, permit, read_models
 
 CIVIC_EXTENSION = "civic_ledger.civic_records"
 
@@ -46,7 +46,7 @@ def member_parties(case: dict[str, Any]) -> list[UUID]:
 
 def readable_case(case_id: UUID) -> dict[str, Any]:
     """The case, once the caller may read it, revealing what the caller may see."""
-    members = member_parties(civic().cases.case(case_id))
+    members = member_parties(found(Action.READ_CASE, lambda: civic().cases.case(case_id)))
     permit(Action.READ_CASE, members)
     return civic().cases.case(case_id, reveal_text=may(Action.READ_CASE_TEXT, members),
                               reveal_parties=may(Action.READ_PARTY_DETAILS, members))

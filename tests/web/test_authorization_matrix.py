@@ -495,6 +495,48 @@ def test_only_the_roles_in_the_matrix_may_call_the_route(callers, route):
     assert wrong == [], "\n".join(wrong)
 
 
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def seen(response: TestResponse) -> tuple[int, dict[str, Any]]:
+    """What a caller learns from an answer: its status and body, less the request's id."""
+    body = response.get_json(silent=True) or {}
+    return response.status_code, {k: v for k, v in body.items()
+                                  if k not in ("request_id", "instance")}
+
+
+@pytest.mark.parametrize("route", sorted(r for r in ALLOWED if "{" in r[1]), ids=" ".join)
+def test_an_unknown_id_tells_a_caller_no_more_than_someone_else_s_record(callers, route):
+    """Ids cannot be probed: a caller who may act only on its own records, or not at
+    all, gets for an id nobody has the very answer it gets for someone else's
+    record (403, same words); only a caller allowed on every record learns that
+    the id is unknown. Nothing is written either way."""
+    api, (method, _) = callers, route
+    scene = Scene(api)
+    wrong = []
+    for caller in ROLES:
+        path, body = REQUESTS[route](scene, caller)
+        unknown = UUID_TEXT.sub(lambda _: str(uuid.uuid4()), path)
+        before = api.town.bank.recorder.max_notification_id()
+        answer = seen(api.call(method, unknown, body, as_=caller))
+        if api.town.bank.recorder.max_notification_id() != before:
+            wrong.append(f"{caller}: an unknown id wrote to the log")
+        other = f"other_{caller}"
+        own_only = (caller in ALLOWED[route] and other in ROLES
+                    and other not in ALLOWED[route])
+        if caller in ALLOWED[route] and not own_only:
+            if answer[0] == 403 or answer[0] >= 500:
+                wrong.append(f"{caller}: {answer}, expected to learn the id is unknown")
+            continue
+        asking = other if own_only else caller
+        known_path, known_body = REQUESTS[route](scene, asking)
+        expected = seen(api.call(method, known_path, known_body, as_=asking))
+        if expected[0] != 403 or answer != expected:
+            wrong.append(f"{caller}: {answer} for an unknown id, but {expected} "
+                         f"for a record that is not theirs ({asking})")
+    assert wrong == [], "\n".join(wrong)
+
+
 @pytest.mark.parametrize("route", sorted(SIGNED), ids=" ".join)
 def test_signed_routes_take_no_bearer_token_only_the_partners_signature(callers, route):
     api, (method, path) = callers, route

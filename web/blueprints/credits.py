@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 
 from domain.transfers import TransferKind, TransferRequest
 from ledger.access import Action
-from web.auth import act, ledger
+from web.auth import act, found, ledger
 from web.schemas import ConfirmIn, CreditIn, TransferOut, VoidIn, body, shared
 
 bp = Blueprint("credits", __name__, url_prefix="/v1/credits")
@@ -35,7 +35,7 @@ def record_credit() -> ResponseReturnValue:
 def confirm_credit(credit_id: UUID) -> ResponseReturnValue:
     """Post a pending credit (confirming a posted one again changes nothing)."""
     data = body(shared(ConfirmIn))
-    acting = act(Action.SETTLE_CREDIT, data, [ledger().transfer(credit_id).debit_account])
+    acting = act(Action.SETTLE_CREDIT, data, [_payer(credit_id)])
     view = ledger().confirm(credit_id, actor=acting["actor"], channel=acting["channel"])
     return shared(TransferOut).dump(view)
 
@@ -44,6 +44,11 @@ def confirm_credit(credit_id: UUID) -> ResponseReturnValue:
 def void_credit(credit_id: UUID) -> ResponseReturnValue:
     """Release a pending credit's reservation (voiding a voided one changes nothing)."""
     data = body(shared(VoidIn))
-    acting = act(Action.SETTLE_CREDIT, data, [ledger().transfer(credit_id).debit_account])
+    acting = act(Action.SETTLE_CREDIT, data, [_payer(credit_id)])
     view = ledger().void(credit_id, actor=acting["actor"], reason=data["reason"])
     return shared(TransferOut).dump(view)
+
+
+def _payer(credit_id: UUID) -> UUID:
+    """The account that pays the credit (whose staff may settle it)."""
+    return found(Action.SETTLE_CREDIT, lambda: ledger().transfer(credit_id)).debit_account

@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 
 from ledger.access import Action
 from web.agreements_html import render_agreement
-from web.auth import may, permit
+from web.auth import found, may, permit
 from web.civic import civic, civic_queries, member_parties, readable_case
 from web.mediation_schemas import (
     AgreementIn,
@@ -194,7 +194,7 @@ def read_case(case_id: UUID) -> ResponseReturnValue:
 @bp.get(f"{CASE}/history")
 def case_history(case_id: UUID) -> ResponseReturnValue:
     """Every event of the case with its log index."""
-    members = member_parties(civic().cases.case(case_id))
+    members = member_parties(found(Action.READ_CASE, lambda: civic().cases.case(case_id)))
     permit(Action.READ_CASE, members)
     events = civic_queries().history(case_id,
                                      reveal_text=may(Action.READ_CASE_TEXT, members))

@@ -33,7 +33,7 @@ from ledger.batches import RowResult
 from ledger.idempotency import Answer
 from ledger.partner_credits import AUTO_CONFIRM_AFTER
 from ledger.partners import PartnerDesk
-from web.auth import EXTENSION, act, permit
+from web.auth import EXTENSION, act, found, permit
 from web.partner_rows import credit_record, csv_records, loaded_rows
 from web.sweepers import Sweeper
 from web.problems import ledger_problem, problem
@@ -129,7 +129,8 @@ def contest_credit(organisation_id: UUID, credit_id: UUID) -> ResponseReturnValu
 
 def _settling(organisation_id: UUID, credit_id: UUID, data: dict[str, Any]) -> dict[str, Any]:
     """Who confirms or contests: the volunteer, the beneficiary or a coordinator."""
-    parties = partner_desk().credits.parties(organisation_id, credit_id)
+    parties = found(Action.SETTLE_PARTNER_CREDIT,
+                    lambda: partner_desk().credits.parties(organisation_id, credit_id))
     return act(Action.SETTLE_PARTNER_CREDIT, data, parties)
 
 

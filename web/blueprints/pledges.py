@@ -17,7 +17,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from ledger.access import Action
-from web.auth import permit
+from web.auth import found, permit
 from web.civic import civic, civic_queries
 from web.civic_schemas import (
     CheckInIn,
@@ -54,7 +54,7 @@ def list_pledges() -> ResponseReturnValue:
 @bp.get("/<uuid:pledge_id>")
 def read_pledge(pledge_id: UUID) -> ResponseReturnValue:
     """One pledge with its check-ins."""
-    view = civic_queries().pledge(pledge_id)
+    view = found(Action.READ_PLEDGE, lambda: civic_queries().pledge(pledge_id))
     permit(Action.READ_PLEDGE, [UUID(view["member"])])
     return shared(PledgeOut).dump(view)
 
@@ -63,7 +63,7 @@ def read_pledge(pledge_id: UUID) -> ResponseReturnValue:
 def withdraw(pledge_id: UUID) -> ResponseReturnValue:
     """Withdraw a pledge, giving a reason code."""
     data = body(shared(WithdrawalIn))
-    who = permit(Action.MAKE_PLEDGE, [civic().conventions.pledge_record(pledge_id)["member"]])
+    who = permit(Action.MAKE_PLEDGE, [_member(Action.MAKE_PLEDGE, pledge_id)])
     return shared(PledgeOut).dump(civic().conventions.withdraw_pledge(pledge_id, **data,
                                                                 actor=who.actor))
 
@@ -72,7 +72,7 @@ def withdraw(pledge_id: UUID) -> ResponseReturnValue:
 def renew(pledge_id: UUID) -> ResponseReturnValue:
     """Renew a pledge due for renewal: a new pledge to the version now adopted."""
     data = body(shared(RenewalIn))
-    who = permit(Action.MAKE_PLEDGE, [civic().conventions.pledge_record(pledge_id)["member"]])
+    who = permit(Action.MAKE_PLEDGE, [_member(Action.MAKE_PLEDGE, pledge_id)])
     return shared(PledgeOut).dump(civic().conventions.renew(pledge_id, **data,
                                                       actor=who.actor)), 201
 
@@ -81,7 +81,11 @@ def renew(pledge_id: UUID) -> ResponseReturnValue:
 def check_in(pledge_id: UUID) -> ResponseReturnValue:
     """The member reports whether they kept the convention on one day."""
     data = body(shared(CheckInIn))
-    who = permit(Action.CHECK_IN_PLEDGE,
-                 [civic().conventions.pledge_record(pledge_id)["member"]])
+    who = permit(Action.CHECK_IN_PLEDGE, [_member(Action.CHECK_IN_PLEDGE, pledge_id)])
     return shared(PledgeOut).dump(civic().conventions.check_in(pledge_id, **data,
                                                          actor=who.actor)), 201
+
+
+def _member(action: Action, pledge_id: UUID) -> UUID:
+    """The pledging member's account id (as the pledge record holds it)."""
+    return found(action, lambda: civic().conventions.pledge_record(pledge_id))["member"]

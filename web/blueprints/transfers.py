@@ -13,7 +13,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from ledger.access import Action
-from web.auth import act, ledger, permit
+from web.auth import act, found, ledger, permit
 from web.schemas import ReversalIn, TransferOut, body, shared
 
 bp = Blueprint("transfers", __name__, url_prefix="/v1/transfers")
@@ -22,7 +22,7 @@ bp = Blueprint("transfers", __name__, url_prefix="/v1/transfers")
 @bp.get("/<uuid:transfer_id>")
 def read_transfer(transfer_id: UUID) -> ResponseReturnValue:
     """One transfer, for staff, auditors and the accounts on either side."""
-    view = ledger().transfer(transfer_id)
+    view = found(Action.READ_TRANSFER, lambda: ledger().transfer(transfer_id))
     permit(Action.READ_TRANSFER, [view.debit_account, view.credit_account])
     return shared(TransferOut).dump(view)
 
