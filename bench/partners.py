@@ -37,7 +37,7 @@ from uuid import UUID, uuid4
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench import Measurement, profile_report, timed_loop
-from bench.credits import (Town, check_all_posted, credit_fields, credit_requests,
+from bench.credits import (Town, _scalar, check_all_posted, credit_fields, credit_requests,
                            most_credits, settle_town, storage_settings)
 from bench.http import measure_load, production_server, request_bytes
 from ledger.application import TimeBank
@@ -126,16 +126,33 @@ def _prepared(url: str, n: int, mode: str, via: str) -> tuple[TimeBank, list[Cal
 
 
 def measure_partners(url: str, n: int, mode: str, via: str) -> Measurement:
-    """Post ``n`` records ``mode`` (single or bulk) ``via`` application or HTTP."""
+    """Post ``n`` records ``mode`` (single or bulk) ``via`` application or HTTP;
+    the settings say how many database rows each record wrote, table by table."""
     bank, calls, town, records = _prepared(url, n, mode, via)
     try:
+        before = stored_rows(bank)
         timed = timed_loop(f"partners: {mode} ({via})", bank.database.backend, calls,
                            storage_settings(bank))
+        after = stored_rows(bank)
         check_all_posted(bank, town, credit_requests_like(records))
     finally:
         bank.close()
+    written = " + ".join(f"{(after[t] - before[t]) / n:g} {t}" for t in after)
     # A bulk call posts many rows: the rate is rows, not calls.
-    return replace(timed, operations=n)
+    return replace(timed, operations=n,
+                   settings={**timed.settings, "database rows per record": written})
+
+
+def stored_rows(bank: TimeBank) -> dict[str, int]:
+    """Rows in the events table and the log's leaf and node tables."""
+    recorder: Any = bank.recorder
+    prefix = getattr(recorder, "_log_prefix", "")
+    tables = {"events": f"{prefix}{recorder.events_table_name}",
+              "log_leaves": f"{prefix}log_leaves",
+              "log_nodes": f"{prefix}log_nodes"}
+    with recorder.datastore.transaction(commit=False) as cursor:
+        return {name: int(_scalar(cursor, f"SELECT COUNT(*) FROM {table}"))
+                for name, table in tables.items()}
 
 
 class _Minutes:
