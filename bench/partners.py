@@ -73,7 +73,8 @@ def _application_call(desk: PartnerDesk, client: PartnerClient, chunk: list[dict
         url = client.url("credits" if single else "batches")
         key = str(uuid4())
         headers = client.signed_headers("POST", url, "application/json", body, key)
-        parts = RequestParts("POST", url, headers, body)
+        parts = RequestParts("POST", url, {name: [value] for name, value in headers.items()},
+                             body)
         organisation = UUID(client.organisation_id)
         evidence = evidence_of(parts, desk.verify(organisation, parts))
         claim = Claim(organisation, key,

@@ -191,12 +191,13 @@ def job(ctx: Context, key: str, run: int) -> Job:
                                             ctx.path(f"{fresh}-keys"), a.seconds)
     if name in ("http reads", "point reads", "event reads", "rebuild"):
         url, keys, readers = ctx.store()
-        return {"http reads": (readmodels.measure_http_reads, (url, keys, readers,
-                                                               a.seconds)),
-                "point reads": (readmodels.measure_point_reads,
-                                (url.removeprefix("sqlite:///"), readers, a.point_reads)),
-                "event reads": (readmodels.measure_raw_reads, (url, keys)),
-                "rebuild": (readmodels.measure_rebuild, (url, keys))}[name]
+        reads: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
+            "http reads": (readmodels.measure_http_reads, (url, keys, readers, a.seconds)),
+            "point reads": (readmodels.measure_point_reads,
+                            (url.removeprefix("sqlite:///"), readers, a.point_reads)),
+            "event reads": (readmodels.measure_raw_reads, (url, keys)),
+            "rebuild": (readmodels.measure_rebuild, (url, keys))}
+        return reads[name]
     if name in ("inclusion", "consistency", "node reads"):
         measure = {"inclusion": audit.measure_inclusion, "node reads": audit.measure_node_reads,
                    "consistency": audit.measure_consistency}[name]

@@ -271,9 +271,10 @@ def reverse_transfer(request: TransferRequest, original: Transfer, *, debit: Acc
 def _move(request: TransferRequest, debit: Account, credit: Account,
           rules: CommunityRules, *, earning: int, expires_at: dt.datetime | None,
           reverses: UUID | None) -> Transfer:
-    common = {"transfer_id": request.transfer_id, "minutes": request.minutes,
-              "kind": request.kind, "pending": request.pending,
-              "service_date": request.service_date, "category": request.category}
+    common: dict[str, Any] = {
+        "transfer_id": request.transfer_id, "minutes": request.minutes, "kind": request.kind,
+        "pending": request.pending, "service_date": request.service_date,
+        "category": request.category}
     # On a reversal the earning comes back off the volunteer, who is the debit side.
     debit.debit(counterparty_id=credit.id, earning=earning if earning < 0 else 0,
                 rules=rules, **common)

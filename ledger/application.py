@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import (ApplicationRecorder, IntegrityError, OperationalError,
                                       Transcoder)
 from eventsourcing.utils import Environment, EnvType
@@ -66,6 +67,7 @@ from ledger.transparency import LogSource, MemoryLogSource, SqlLogSource, Transp
 from ledger.views import AccountView, HistoryEntry, MemberView, TransferView
 
 T = TypeVar("T")
+A = TypeVar("A", bound=BaseAggregate)  # what the repository loads
 MAX_ATTEMPTS = 12
 HELD_COPIES = 20000  # accounts and communities this process keeps for its next command
 
@@ -157,16 +159,16 @@ class TimeBank(Application):
 
     # -- loading ----------------------------------------------------------------
 
-    def _get(self, aggregate_id: UUID, cls: type[T], what: str, field: str) -> T:
+    def _get(self, aggregate_id: UUID, cls: type[A], what: str, field: str) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(f"no {what} {aggregate_id}", field=field) from None
         if not isinstance(aggregate, cls):
             raise NotFound(f"{aggregate_id} is not a {what}", field=field)
         return aggregate
 
-    def _for_update(self, aggregate_id: UUID, cls: type[T], what: str, field: str) -> T:
+    def _for_update(self, aggregate_id: UUID, cls: type[A], what: str, field: str) -> A:
         """An aggregate this command will save, from this process's own copy
         when it holds one: no read of the store.
 
@@ -190,7 +192,7 @@ class TimeBank(Application):
                 attempt.fresh.add(aggregate_id)
         return deepcopy(held)
 
-    def _held_copy(self, aggregate_id: UUID, cls: type[T], *, refresh: bool) -> T | None:
+    def _held_copy(self, aggregate_id: UUID, cls: type[A], *, refresh: bool) -> A | None:
         """The copy this process holds (``refresh``: brought up to date from
         the store first), or None. Held copies are never changed in place, so
         any thread may read one while another replaces it."""

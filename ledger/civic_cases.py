@@ -56,7 +56,7 @@ class CaseRecords:
                  facts: str, disputed_matters: str, hearing: str, actor: str) -> View:
         """Register an application; non-member parties' details are stored encrypted."""
         case_id = case_id_for(community_id, case_number)
-        fixed = {"community_id": community_id, "case_number": case_number,
+        fixed: dict[str, Any] = {"community_id": community_id, "case_number": case_number,
                  "committee": committee, "mediators": mediators,
                  "dispute_type": dispute_type, "hearing": hearing, "actor": actor}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -47,7 +48,7 @@ class PartnerCredits:
         view = self._partner_credit(organisation_id, transfer_id)
         parties = [view.credit_account]
         try:
-            note = self.bank.repository.get(beneficiary_id(transfer_id))
+            note: Any = self.bank.repository.get(beneficiary_id(transfer_id))
             if isinstance(note, CreditBeneficiary):
                 parties.append(note.beneficiary_id)
         except AggregateNotFoundError:
@@ -91,8 +92,8 @@ class PartnerCredits:
             batch = self.bank.recorder.select_notifications(start, 100,
                                                             topics=[_COMPLETED_TOPIC])
             for notification in batch:
-                yield from (UUID(t) for t in
-                            self.bank.mapper.to_domain_event(notification).pending_ids)
+                completed: Any = self.bank.mapper.to_domain_event(notification)
+                yield from (UUID(t) for t in completed.pending_ids)
             if len(batch) < 100:
                 return
             start = batch[-1].id + 1

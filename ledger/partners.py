@@ -298,8 +298,8 @@ class PartnerDesk:
         if record is None:
             raise NotFound(f"no posting under Idempotency-Key {key!r}", field="key")
         evidence = record.evidence()
-        ring = self.bank.repository.get(keyring_id(organisation_id),
-                                        version=evidence["keyring_version"])
+        ring: PartnerKeyring = self.bank.repository.get(
+            keyring_id(organisation_id), version=evidence["keyring_version"])
         transfers = {t: self.bank.transfer(UUID(t)) for t in record.transfer_ids}
         return audit_findings(evidence, organisation_id, key,
                               ring.active_key(evidence["key_id"]), transfers)

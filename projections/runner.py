@@ -280,8 +280,10 @@ class Projector:
         self.catch_up()
         start = min((p.position for p in self.positions().values()), default=0)
         with self.bank.recorder.subscribe(gt=start) as subscription:
-            stopper = threading.Thread(target=lambda: (stop.wait(), subscription.stop()),
-                                       daemon=True)
+            def stop_when_asked() -> None:
+                stop.wait()
+                subscription.stop()
+            stopper = threading.Thread(target=stop_when_asked, daemon=True)
             stopper.start()
             for _ in subscription:  # each new event wakes us; one catch-up drains them
                 self.catch_up()

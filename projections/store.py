@@ -173,8 +173,8 @@ class UnitOfWork:
     def append(self, table: str, row: Mapping[str, Any] | tuple[Any, ...]) -> None:
         """Insert a row that is never changed afterwards (statement lines): a
         mapping, or its values in the table's column order."""
-        values = row if type(row) is tuple else self._tables[table].values_of(row)
-        self._appended.setdefault(table, []).append(values)  # type: ignore[arg-type]
+        values = row if isinstance(row, tuple) else self._tables[table].values_of(row)
+        self._appended.setdefault(table, []).append(values)
 
     def flush(self) -> None:
         """Write every changed and appended row."""
@@ -183,12 +183,11 @@ class UnitOfWork:
             by_table.setdefault(table, []).append(row)
         for table, rows in by_table.items():
             self._upsert(self._tables[table], rows)
-        for table, rows in self._appended.items():
-            spec = self._tables[table]
-            cols = spec.all_columns
+        for table, lines in self._appended.items():
+            cols = self._tables[table].all_columns
             self._cursor.executemany(self._views.sql(
                 f"INSERT INTO {{p}}{table} ({', '.join(cols)}) "
-                f"VALUES ({', '.join('?' for _ in cols)})"), rows)
+                f"VALUES ({', '.join('?' for _ in cols)})"), lines)
         self._dirty.clear()
         self._appended.clear()
 

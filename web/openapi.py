@@ -267,8 +267,9 @@ def json_schema(schema: type[Schema] | Schema, components: dict[str, Any]) -> di
             body["required"] = required
         if isinstance(instance, s.Input):
             body["additionalProperties"] = False
-        if type(instance).__doc__:
-            body["description"] = type(instance).__doc__.strip()
+        described = type(instance).__doc__
+        if described:
+            body["description"] = described.strip()
         components[name] = body
     return {"$ref": f"#/components/schemas/{name}"}
 

@@ -135,7 +135,8 @@ class PartnerClient:
                    "Idempotency-Key": f'"{idempotency_key}"'}
         created = int(self.clock())
         signature_input, signature = sign(
-            RequestParts(method, url, headers, body), COMPONENTS, self.key_id,
+            RequestParts(method, url, {name: [value] for name, value in headers.items()},
+                         body), COMPONENTS, self.key_id,
             self.private_key, created, created + VALIDITY_SECONDS,
             nonce=secrets.token_urlsafe(18), alg=True)
         return {**headers, "Signature-Input": signature_input, "Signature": signature}

@@ -43,7 +43,10 @@ class StrictBoolean(fields.Boolean):
 class IsoDate(fields.Date):
     """A calendar date, loaded as its ISO text (``YYYY-MM-DD``)."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+    # Loaded as text on purpose (events and requests keep the ISO form), so the
+    # return type differs from marshmallow's Date.
+    def _deserialize(  # type: ignore[override]
+            self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         date: dt.date = super()._deserialize(value, attr, data, **kwargs)
         return date.isoformat()
 

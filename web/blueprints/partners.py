@@ -181,7 +181,7 @@ def _batch_report(mode: str) -> Responder:
     return respond
 
 
-def _answered(answer: Answer) -> Response:
+def _answered(answer: Answer) -> ResponseReturnValue:
     payload = dict(answer.body)
     if not answer.replayed:
         payload["log_indexes"] = list(answer.log_indexes)
