@@ -76,7 +76,7 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     vkey = [line.strip() for name in args.key or () for line in
             Path(name).read_text().splitlines() if line.strip()] or None
     if args.bundle is None:
-        return _verify_database(settings, vkey, kept)
+        return verify_database(settings, vkey, kept)
     if vkey is None:
         print("civic-ledger: verify FILE needs --key VKEYFILE (the key you trust, not "
               "the one inside the bundle)", file=sys.stderr)
@@ -97,7 +97,10 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
-def _verify_database(settings: Settings, vkey: list[str] | None, kept: str | None) -> int:
+def verify_database(settings: Settings, vkey: list[str] | None, kept: str | None) -> int:
+    """``verify`` of the database itself: every event against its leaf, the log
+    against its latest checkpoint (and ``kept``, when given); prints a finding a
+    line and returns 0 only when there is none."""
     bank = open_for_audit(settings)
     try:
         findings = verify_live(bank.audit_log, vkey=vkey, kept_checkpoint=kept)

@@ -1,7 +1,7 @@
 """The ``civic-ledger`` command: serve, demo, token, expire (and more).
 
 Other edges register their own subcommands here (``web.ops_cli``: keys, migrate,
-backup; ``web.partner_cli``; ``web.audit_cli``).
+backup, restore; ``web.partner_cli``; ``web.audit_cli``).
 
 Why one small argparse program: an operator needs a few verbs and no extra
 dependency. Settings are read once here (flags first, then
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                        default=None, help="run no DDL: the tables were made at deploy "
                        "time by `civic-ledger migrate` (default: $CIVIC_LEDGER_CREATE_TABLES"
                        " or 1)")
-    ops_cli.register(commands, where)  # keys [rotate-log | rotate-master] | migrate | backup
+    ops_cli.register(commands, where)  # keys [rotate-...] | migrate | backup | restore
     sub = commands.add_parser("serve", parents=[where], help="run the HTTP API (gunicorn)")
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=8000)

@@ -1,4 +1,4 @@
-"""The operator's commands: keys (and their rotation), migrate, backup.
+"""The operator's commands: keys (and their rotation), migrate, backup, restore.
 
 ``keys`` creates missing keys; ``keys rotate-log`` replaces the log signing key
 (the old key first co-signs, with the new one, the latest checkpoint, so
@@ -7,7 +7,8 @@ kept in ``log-retired.vkeys``); ``keys rotate-master`` re-wraps every member's
 data key under a new master key in one transaction (stop every server first).
 ``migrate`` creates every table once, at deploy time. ``backup FILE`` copies the
 database consistently while the server writes (SQLite's online backup API;
-``pg_dump -Fc`` on PostgreSQL). See docs/OPERATIONS.md.
+``pg_dump -Fc`` on PostgreSQL); ``restore FILE`` puts one back (never over a
+database by accident) and runs ``verify`` on it. See docs/OPERATIONS.md.
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from ledger.application import TimeBank
-from ledger.backups import back_up
+from ledger.backups import RestoreRefused, back_up, restore
 from ledger.config import Settings
 from ledger.keys import KeyDirectory
+from web.audit_cli import verify_database
 from web.tables import create_all_tables, missing_tables
 
 KEY_ACTIONS = ("rotate-log", "rotate-master")
 
 
 def register(commands: Any, where: argparse.ArgumentParser) -> None:
-    """Add ``keys``, ``migrate`` and ``backup`` to the ``civic-ledger`` parser."""
+    """Add ``keys``, ``migrate``, ``backup`` and ``restore`` to the ``civic-ledger`` parser."""
     sub = commands.add_parser("keys", parents=[where],
                               help="create missing keys, or rotate one")
     sub.add_argument("action", nargs="?", choices=KEY_ACTIONS,
@@ -43,6 +45,16 @@ def register(commands: Any, where: argparse.ArgumentParser) -> None:
                               help="copy the database consistently while it is in use")
     sub.add_argument("file", metavar="FILE")
     sub.set_defaults(handler=run_backup)
+    sub = commands.add_parser("restore", parents=[where],
+                              help="put a backup in place, then verify it")
+    sub.add_argument("file", metavar="FILE")
+    sub.add_argument("--replace", action="store_true",
+                     help="SQLite: replace the existing file (stop every process using "
+                          "it first)")
+    sub.add_argument("--checkpoint", metavar="KEPT",
+                     help="a checkpoint kept from before the backup: the restored history "
+                          "must extend it")
+    sub.set_defaults(handler=run_restore)
 
 
 def ensure_keys(keys: KeyDirectory) -> list[str]:
@@ -129,6 +141,20 @@ def run_backup(args: argparse.Namespace, settings: Settings) -> int:
         print(f"check it with: civic-ledger verify --database sqlite:///{target.resolve()} "
               f"--keys {settings.key_directory().path}")
     else:
-        print("restore it into an empty database with: pg_restore --no-owner --dbname DB "
-              f"{target}; then check it with: civic-ledger verify --database URL")
+        print(f"restore it into an empty database with: civic-ledger restore {target} "
+              "--database URL (it verifies what it restored)")
     return 0
+
+
+def run_restore(args: argparse.Namespace, settings: Settings) -> int:
+    """``restore FILE``: the backup in place, then ``verify`` on it (exit 0 only
+    when it verifies; 2 when refused, with nothing changed)."""
+    database = settings.database
+    try:
+        restore(Path(args.file), database, replace=args.replace)
+    except RestoreRefused as refused:
+        print(f"civic-ledger: {refused}", file=sys.stderr)
+        return 2
+    print(f"restored {args.file} into the {database.backend} database; verifying it")
+    kept = Path(args.checkpoint).read_text() if args.checkpoint else None
+    return verify_database(settings, None, kept)

@@ -7,7 +7,7 @@ second each); ``tests/integration/test_cli.py`` covers the real executable."""
 from __future__ import annotations
 
 import shutil
-import subprocess
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,14 +148,62 @@ def test_a_sqlite_backup_taken_during_writes_restores_and_verifies(tmp_path, key
     writer.join()
     bank.close()
     assert status == 0 and "civic-ledger verify" in out, err
-    restored = tmp_path / "restored" / "ledger.sqlite"  # a stopped server's file, replaced
+    # A stopped server's file, of another history, with the write-ahead log it left.
+    restored = tmp_path / "restored" / "ledger.sqlite"
     restored.parent.mkdir()
-    shutil.copy(tmp_path / "copy.sqlite", restored)
+    other, _ = seed(f"sqlite:///{restored}", keys)
+    other.close()
+    stale = restored.with_name("ledger.sqlite-wal")
+    stale.write_bytes(wal_left_by_a_crash(restored))
     where = ["--database", f"sqlite:///{restored}", "--keys", str(keys)]
-    status, out, _ = run(capsys, "verify", *where)
-    assert status == 0 and "OK: every event matches its leaf" in out
+    before = restored.read_bytes()
+    status, _, err = run(capsys, "restore", *where, str(tmp_path / "copy.sqlite"))
+    assert status == 2 and "--replace" in err and restored.read_bytes() == before
+    status, out, err = run(capsys, "restore", "--replace", *where,
+                           str(tmp_path / "copy.sqlite"))
+    assert status == 0 and "OK: every event matches its leaf" in out, err
     found = balances(f"sqlite:///{restored}", keys, town)
     assert 20 <= found["ada"] <= len(written) and found["org"] == -found["ada"]
+
+
+def wal_left_by_a_crash(database: Path) -> bytes:
+    """The write-ahead log of committed writes to ``database`` that were never
+    checkpointed into it, as a process killed at that moment leaves it: valid
+    frames, which SQLite replays onto whatever file then bears the name."""
+    connection = sqlite3.connect(database)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA wal_autocheckpoint=0")
+    with connection:
+        connection.execute("UPDATE log_state SET size = size + 1000")
+        connection.execute("DELETE FROM log_nodes")
+    wal = database.with_name(database.name + "-wal").read_bytes()
+    connection.close()  # checkpoints and removes the log; the copy above stays
+    assert wal
+    return wal
+
+
+def test_restore_refuses_a_file_that_is_not_a_ledger_s_backup_and_changes_nothing(
+        tmp_path, keys, capsys):
+    target = tmp_path / "ledger.sqlite"
+    bank, town = seed(f"sqlite:///{target}", keys)
+    credit(bank, town)
+    bank.close()
+    before = target.read_bytes()
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database" * 500)
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+    where = ["--database", f"sqlite:///{target}", "--keys", str(keys)]
+    status, _, err = run(capsys, "restore", "--replace", *where, str(junk))
+    assert status == 2 and "not a readable SQLite database" in err
+    status, _, err = run(capsys, "restore", "--replace", *where, str(other))
+    assert status == 2 and "not a ledger's backup" in err and "log_state" in err
+    status, _, err = run(capsys, "restore", "--replace", *where, str(tmp_path / "none"))
+    assert status == 2 and "no backup file" in err
+    assert target.read_bytes() == before
+    assert not target.with_name("ledger.sqlite.partial").exists()
+    assert balances(f"sqlite:///{target}", keys, town) == {"org": -1, "ada": 1}
 
 
 @pytest.mark.skipif(shutil.which("pg_restore") is None, reason="no pg_restore on PATH")
@@ -168,18 +216,20 @@ def test_a_pg_dump_restores_into_an_empty_database_and_verifies(pg_database, tmp
     bank.close()
     dump = tmp_path / "ledger.dump"
     status, out, err = run(capsys, "backup", "--database", url, str(dump))
-    assert status == 0 and "pg_restore" in out, err
+    assert status == 0 and "civic-ledger restore" in out, err
     target = f"{pg_database}_restored"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{target}"')
     try:
-        subprocess.run(["pg_restore", "--no-owner", "--host", "127.0.0.1", "--username",
-                        "postgres", "--dbname", target, str(dump)], check=True)
         restored = url.replace(f"/{pg_database}?", f"/{target}?")
-        status, out, _ = run(capsys, "verify", "--database", restored, "--keys", str(keys))
-        assert status == 0 and "OK: every event matches its leaf" in out
+        where = ["--database", restored, "--keys", str(keys)]
+        status, out, err = run(capsys, "restore", *where, str(dump))
+        assert status == 0 and "OK: every event matches its leaf" in out, err
         assert balances(restored, keys, town) == balances(url, keys, town) == {
             "org": -5, "ada": 5}
+        status, _, err = run(capsys, "restore", *where, str(dump))  # never over a database
+        assert status == 2 and "already holds" in err
+        assert balances(restored, keys, town) == {"org": -5, "ada": 5}
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
