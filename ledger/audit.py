@@ -56,13 +56,18 @@ def verify_live(log: TransparencyLog, *, vkey: str | Sequence[str] | None = None
     tree with the latest stored checkpoint and an optional one the auditor kept.
 
     ``vkey``: the key(s) to trust; by default the log's own, current and retired
-    (a checkpoint signed before a key rotation verifies with a retired one)."""
-    leaves = list(_leaves(log))
-    events = {record.key: record for record in _events(log)}
-    findings = _row_findings(leaves, events)
-    builder = TreeBuilder()
-    builder.extend(leaf.stored_hash or b"\0" * 32 for leaf in leaves)
-    findings += _checkpoint_findings(log, builder, vkey, kept_checkpoint)
+    (a checkpoint signed before a key rotation verifies with a retired one).
+
+    Every read is of one snapshot of the database, so a server may keep
+    writing meanwhile: what it commits after the snapshot is simply not seen
+    (read separately, its events showed as "inserted" without their leaves)."""
+    with log.source.snapshot():
+        leaves = list(_leaves(log))
+        events = {record.key: record for record in _events(log)}
+        findings = _row_findings(leaves, events)
+        builder = TreeBuilder()
+        builder.extend(leaf.stored_hash or b"\0" * 32 for leaf in leaves)
+        findings += _checkpoint_findings(log, builder, vkey, kept_checkpoint)
     return sorted(findings, key=lambda f: (f.index is None, f.index or 0, f.kind))
 
 

@@ -107,7 +107,7 @@ class LedgerCore(Application):
         recorder = self.recorder
         if isinstance(recorder, LoggedPOPORecorder):
             return MemoryLogSource(recorder.log_tables, recorder._stored_events,
-                                   recorder._stored_events_index)
+                                   recorder._stored_events_index, recorder._database_lock)
         return SqlLogSource(datastore, self.database.backend,
                             recorder.events_table_name,  # type: ignore[attr-defined]
                             self.database.pg_schema)

@@ -13,8 +13,10 @@ the latest checkpoint, signed by the old key, gets the new key's signature too.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -55,6 +57,7 @@ class LogSource(Protocol):
     def replace_note(self, size: int, note: str) -> None: ...
     def leaf_records(self, start: int, limit: int) -> list[LeafRecord]: ...
     def event_records(self, after: int, limit: int) -> list[EventRecord]: ...
+    def snapshot(self) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,12 @@ class TransparencyLog:
         """A signed checkpoint of the current tree (reused when the size is unchanged)."""
         if self._signer is None:
             raise LogIntegrityError("this ledger has no log key configured")
-        size, frontier = self._source.state()
+        # The latest checkpoint first, then the log: a checkpoint is stored only
+        # for a size already committed, so the log read after it is at least
+        # that large unless it really shrank. Read the other way round, a
+        # checkpoint another worker signed in between looked like a shrunk log.
         latest = self._source.latest_checkpoint()
+        size, frontier = self._source.state()
         if latest is not None:
             old_size, old_root, note = latest
             if old_size > size or self.root(old_size) != old_root:
@@ -220,15 +227,39 @@ class SqlLogSource:
         self._p = "%s" if self._pg else "?"
         self._pre = f'"{schema}".' if schema else ""
         self._events = f'{self._pre}"{events_table}"' if self._pg else events_table
+        self._pinned = threading.local()  # the snapshot's cursor, in its own thread only
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read of this thread inside sees the database as of one moment:
+        one read transaction (``REPEATABLE READ`` on PostgreSQL; on SQLite a read
+        transaction is a snapshot already). Writers are not held up."""
+        with self._datastore.transaction(commit=False) as cursor:
+            if self._pg:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            self._pinned.cursor = cursor
+            try:
+                yield
+            finally:
+                self._pinned.cursor = None
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        pinned = getattr(self._pinned, "cursor", None)
+        if pinned is not None:
+            yield pinned
+            return
+        with self._datastore.transaction(commit=False) as cursor:
+            yield cursor
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        with self._datastore.transaction(commit=False) as cursor:
+        with self._reading() as cursor:
             cursor.execute(sql.replace("?", self._p), params)
             return list(cursor.fetchall())
 
     def state(self) -> tuple[int, list[bytes]]:
         """Size and right edge."""
-        with self._datastore.transaction(commit=False) as cursor:
+        with self._reading() as cursor:
             return SqlLogTables(cursor, self._pre, self._p).read_state()
 
 
@@ -307,10 +338,17 @@ class MemoryLogSource:
     """:class:`LogSource` over the in-memory recorder."""
 
     def __init__(self, tables: MemoryLogTables, events: list[StoredEvent],
-                 index: dict[str, dict[int, int]]) -> None:
+                 index: dict[str, dict[int, int]], lock: Any) -> None:
         self._tables = tables
         self._events = events
         self._index = index
+        self._lock = lock  # the recorder's (reentrant) lock, under which it writes
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one moment: the recorder's writers wait meanwhile."""
+        with self._lock:
+            yield
 
     def state(self) -> tuple[int, list[bytes]]:
         """Size and right edge."""
