@@ -15,16 +15,18 @@ Each interleaving is made here on purpose, not left to chance.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from domain.transfers import TransferRequest
+import pytest
+
 from ledger.application import TimeBank
 from ledger.audit import verify_live
 from ledger.checkpoints import generate_signer_key, parse_checkpoint, parse_signer_key
 from ledger.storage import Database
 from ledger.transparency import LogSource, TransparencyLog
+from tests.service.test_key_rotation import credit, town_in
 
 
 class OtherWorkerMeanwhile:
@@ -49,72 +51,56 @@ class OtherWorkerMeanwhile:
         return self._first(self._source.latest_checkpoint())  # type: ignore[no-any-return]
 
 
-def credit(bank: TimeBank, town: dict[str, UUID]) -> None:
-    """One service credit (three leaves)."""
-    bank.record(TransferRequest(
-        transfer_id=uuid4(), kind="service_credit", debit_account_id=town["org"],
-        credit_account_id=town["ada"], minutes=5, category="errands",
-        service_date="2026-11-20", pending=False, actor="staff:test", on_behalf_of=None,
-        channel="api"))
+@pytest.fixture
+def signed(database_url: str, master_key: bytes
+           ) -> Iterator[tuple[TimeBank, dict[str, UUID], str]]:
+    """A ledger with a log key, a town, one credit and a signed checkpoint;
+    the signing key too."""
+    skey, _ = generate_signer_key("civic-ledger.test/log")
+    bank = TimeBank(Database.parse(database_url), master_key,
+                    log_signer=parse_signer_key(skey))
+    town = town_in(bank)
+    credit(bank, town, 5)
+    bank.audit_log.checkpoint()
+    yield bank, town, skey
+    bank.close()
 
 
 def test_a_checkpoint_signed_meanwhile_by_another_worker_is_no_integrity_failure(
-        database_url: str, master_key: bytes) -> None:
-    skey, _ = generate_signer_key("civic-ledger.test/log")
-    bank = TimeBank(Database.parse(database_url), master_key,
-                    log_signer=parse_signer_key(skey))
-    try:
-        community = bank.register_community("Elm Street")
-        org = bank.open_organisation(community["id"], "Care NGO", budget=600)
-        ada = bank.open_member(community["id"])
-        town = {"org": org.id, "ada": ada.id}
-        credit(bank, town)
+        signed: tuple[TimeBank, dict[str, UUID], str]) -> None:
+    bank, town, skey = signed
+
+    def other_worker() -> None:
+        credit(bank, town, 5)
         bank.audit_log.checkpoint()
 
-        def other_worker() -> None:
-            credit(bank, town)
-            bank.audit_log.checkpoint()
-
-        log = TransparencyLog(OtherWorkerMeanwhile(bank.audit_log.source, other_worker),
-                              parse_signer_key(skey))
-        note = log.checkpoint()  # refused with LogIntegrityError before the fix
-        assert parse_checkpoint(note).size == bank.audit_log.size()
-        assert bank.audit_log.checkpoint() == note  # the same tree, the same note
-    finally:
-        bank.close()
+    log = TransparencyLog(OtherWorkerMeanwhile(bank.audit_log.source, other_worker),
+                          parse_signer_key(skey))
+    note = log.checkpoint()  # refused with LogIntegrityError before the fix
+    assert parse_checkpoint(note).size == bank.audit_log.size()
+    assert bank.audit_log.checkpoint() == note  # the same tree, the same note
 
 
 def test_verifying_a_live_database_sees_one_moment_not_the_writes_made_meanwhile(
-        database_url: str, master_key: bytes) -> None:
-    skey, _ = generate_signer_key("civic-ledger.test/log")
-    bank = TimeBank(Database.parse(database_url), master_key,
-                    log_signer=parse_signer_key(skey))
+        signed: tuple[TimeBank, dict[str, UUID], str]) -> None:
+    bank, town, _ = signed
+    before = bank.audit_log.size()
+    writer = threading.Thread(target=lambda: [credit(bank, town, 5) for _ in range(3)])
+    source = bank.audit_log.source
+    reads = source.event_records
+
+    def events_after_a_write(after: int, limit: int) -> Any:
+        if writer.ident is None:
+            writer.start()  # another worker commits between our reads...
+            writer.join(timeout=2)  # ...(in memory it waits for our snapshot)
+        return reads(after, limit)
+
+    source.event_records = events_after_a_write  # type: ignore[method-assign]
     try:
-        community = bank.register_community("Elm Street")
-        org = bank.open_organisation(community["id"], "Care NGO", budget=600)
-        ada = bank.open_member(community["id"])
-        town = {"org": org.id, "ada": ada.id}
-        credit(bank, town)
-        bank.audit_log.checkpoint()
-        before = bank.audit_log.size()
-        writer = threading.Thread(target=lambda: [credit(bank, town) for _ in range(3)])
-        source = bank.audit_log.source
-        reads = source.event_records
-
-        def events_after_a_write(after: int, limit: int) -> Any:
-            if not writer.is_alive() and writer.ident is None:
-                writer.start()  # another worker commits between our reads...
-                writer.join(timeout=2)  # ...(in memory it waits for our snapshot)
-            return reads(after, limit)
-
-        source.event_records = events_after_a_write  # type: ignore[method-assign]
-        try:
-            findings = verify_live(bank.audit_log)
-        finally:
-            del source.event_records
-        writer.join()
-        assert [str(f) for f in findings] == []
-        assert bank.audit_log.size() == before + 9  # the writes happened, after the snapshot
-        assert verify_live(bank.audit_log) == []
+        findings = verify_live(bank.audit_log)
     finally:
-        bank.close()
+        del source.event_records
+    writer.join()
+    assert [str(f) for f in findings] == []
+    assert bank.audit_log.size() == before + 9  # the writes happened, after the snapshot
+    assert verify_live(bank.audit_log) == []
