@@ -125,9 +125,9 @@ def restore_sqlite(source: Path, target: Path, *, replace: bool) -> None:
     An existing ``target`` is replaced only when asked (``replace``). The
     backup is checked (SQLite's integrity check, and the log's tables are
     there) before anything of ``target`` is touched; it is copied beside the
-    target and renamed into place, after the target's ``-wal`` and ``-shm``
-    files are removed: a stale write-ahead log replayed onto another file
-    would corrupt it."""
+    target and renamed into place, after the target's ``-wal``, ``-shm`` and
+    ``-journal`` files are removed: a stale log (write-ahead or rollback)
+    replayed onto another file would corrupt it."""
     if target.exists() and not replace:
         raise RestoreRefused(f"{target} exists: stop every process using it, then "
                              "restore with --replace")
@@ -152,7 +152,7 @@ def restore_sqlite(source: Path, target: Path, *, replace: bool) -> None:
     except RestoreRefused:
         partial.unlink(missing_ok=True)
         raise
-    for suffix in ("-wal", "-shm"):
+    for suffix in ("-wal", "-shm", "-journal"):
         target.with_name(target.name + suffix).unlink(missing_ok=True)
     os.replace(partial, target)
 
