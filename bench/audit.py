@@ -38,8 +38,9 @@ from bench.reference import measure_sqlite_point_reads
 from ledger.bundles import MAGIC, verify_bundle
 from ledger.checkpoints import generate_signer_key, parse_signer_key, sign_checkpoint
 from ledger.log import SqlLogTables, append_to_log, encode_leaf, sql_create_statements
+from ledger.log_sources import SqlLogSource
 from ledger.merkle import TreeBuilder, leaf_hash, verify_consistency, verify_inclusion
-from ledger.transparency import SqlLogSource, TransparencyLog
+from ledger.transparency import TransparencyLog
 
 ORIGIN = "bench.local/log"
 ACCOUNTS = [uuid4() for _ in range(500)]

@@ -38,11 +38,12 @@ from ledger.checkpoints import Signer
 from ledger.held import Recent
 from ledger.log import (LoggedPOPORecorder, LoggedSQLiteRecorder, appended, expect_unchanged,
                         reset_appended)
+from ledger.log_sources import MemoryLogSource, SqlLogSource
 from ledger.personal import PersonalData
 from ledger.storage import Database, MemoryDatastore, Reads, SideStore
 from ledger.tokens import TokenStore
 from ledger.transcoder import CompactTranscoder
-from ledger.transparency import LogSource, MemoryLogSource, SqlLogSource, TransparencyLog
+from ledger.transparency import LogSource, TransparencyLog
 
 T = TypeVar("T")
 A = TypeVar("A", bound=BaseAggregate)  # what the repository loads
