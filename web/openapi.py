@@ -15,6 +15,9 @@ from typing import Any
 from marshmallow import Schema, fields, missing, validate
 
 from domain.transfers import TransferKind
+from web import log_schemas as ls
+from web import partner_schemas as ps
+from web import read_schemas as rs
 from web import schemas as s
 from web.civic_openapi import CIVIC_OPERATIONS
 
@@ -123,52 +126,52 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/v1/log/key", "The log's verifier key", 200, None, roles=LOG_ROLES,
               media="text/plain", errors=(401, 403, 503),
               description="C2SP vkey: `<name>+<hex key id>+<base64(0x01 || key)>`."),
-    Operation("get", "/v1/log/entries", "Log entries", 200, s.LogEntriesOut,
-              query=s.LogEntriesQuery, roles=LOG_ROLES, errors=(401, 403, 422, 503),
+    Operation("get", "/v1/log/entries", "Log entries", 200, ls.LogEntriesOut,
+              query=ls.LogEntriesQuery, roles=LOG_ROLES, errors=(401, 403, 422, 503),
               description="Leaf data in index order (docs/AUDIT.md)."),
     Operation("get", "/v1/log/proofs/inclusion", "RFC 9162 inclusion proof", 200,
-              s.InclusionOut, query=s.InclusionQuery, roles=LOG_ROLES,
+              ls.InclusionOut, query=ls.InclusionQuery, roles=LOG_ROLES,
               errors=(401, 403, 422, 503)),
     Operation("get", "/v1/log/proofs/consistency", "RFC 9162 consistency proof", 200,
-              s.ConsistencyOut, query=s.ConsistencyQuery, roles=LOG_ROLES,
+              ls.ConsistencyOut, query=ls.ConsistencyQuery, roles=LOG_ROLES,
               errors=(401, 403, 422, 503)),
     Operation("get", "/v1/accounts/{account_id}/history", "Read an account's statement", 200,
-              s.StatementOut, query=s.StatementQuery,
+              rs.StatementOut, query=rs.StatementQuery,
               roles="admin, staff, auditor, mediator; partner and member (own)",
               description="Newest first with running balances; pass `next` as `before` for "
                           "the following page. `format=csv` answers text/csv."),
     Operation("get", "/v1/accounts/{account_id}/balance", "Balance as of a past moment", 200,
-              s.AsOfOut, query=s.AsOfQuery,
+              rs.AsOfOut, query=rs.AsOfQuery,
               roles="admin, staff, auditor, mediator; partner and member (own)",
               description="`at` (ISO 8601 with offset) or `log_index`; the balances after "
                           "the last entry at or before it."),
     Operation("get", "/v1/organisations/{organisation_id}/report", "An organisation's report",
-              200, s.OrganisationReportOut, query=s.ReportQuery,
+              200, rs.OrganisationReportOut, query=rs.ReportQuery,
               roles="admin, staff, auditor; partner (own)",
               description="`format=csv` answers text/csv."),
     Operation("get", "/v1/communities/{community_id}/dashboard", "A community's dashboard",
-              200, s.DashboardOut, roles="admin, staff, auditor, mediator"),
+              200, rs.DashboardOut, roles="admin, staff, auditor, mediator"),
     # -- partner organisations (docs/PARTNERS.md) --
     Operation("get", "/v1/partners/{organisation_id}/keys", "A partner's keys", 200,
-              s.PartnerKeyringOut, roles="admin, staff, auditor; partner (own)"),
+              ps.PartnerKeyringOut, roles="admin, staff, auditor; partner (own)"),
     Operation("post", "/v1/partners/{organisation_id}/keys", "Trust a partner's public key",
-              201, s.PartnerKeyringOut, s.PartnerKeyIn, roles="admin; partner (own)",
+              201, ps.PartnerKeyringOut, ps.PartnerKeyIn, roles="admin; partner (own)",
               description="Raw Ed25519 public key, base64. With `replaces`, the old key is "
                           "revoked in the same step (rotation). Key ids and keys are never "
                           "reused; sending the same key again changes nothing."),
     Operation("post", "/v1/partners/{organisation_id}/keys/{key_id}/revocation",
-              "Revoke a partner's key", 200, s.PartnerKeyringOut, s.KeyRevocationIn,
+              "Revoke a partner's key", 200, ps.PartnerKeyringOut, ps.KeyRevocationIn,
               roles="admin; partner (own)",
               description="Optional body. A revoked key signs nothing new."),
     Operation("put", "/v1/partners/{organisation_id}/categories",
-              "Set the categories a partner may record", 200, s.PartnerKeyringOut,
-              s.PartnerCategoriesIn, roles="admin", description="Empty: any category."),
+              "Set the categories a partner may record", 200, ps.PartnerKeyringOut,
+              ps.PartnerCategoriesIn, roles="admin", description="Empty: any category."),
     Operation("post", "/v1/partners/{organisation_id}/credits", "Post a signed service credit",
-              201, s.TransferOut, s.PartnerCreditIn, roles=PARTNER_SIGNED,
+              201, s.TransferOut, ps.PartnerCreditIn, roles=PARTNER_SIGNED,
               description=SIGNED, errors=_SIGNED),
     Operation("post", "/v1/partners/{organisation_id}/batches",
-              "Post up to 1,000 signed service records", 200, s.BatchOut, s.PartnerBatchIn,
-              query=s.PartnerBatchQuery, roles=PARTNER_SIGNED, errors=_SIGNED,
+              "Post up to 1,000 signed service records", 200, ps.BatchOut, ps.PartnerBatchIn,
+              query=ps.PartnerBatchQuery, roles=PARTNER_SIGNED, errors=_SIGNED,
               description=SIGNED + " Also takes `text/csv` (columns id, volunteer, minutes, "
                           "category, service_date, pending, beneficiary; `mode` in the "
                           "query). `atomic`: all rows or a 422 `batch_refused` problem "
@@ -178,7 +181,7 @@ OPERATIONS: tuple[Operation, ...] = (
               roles="admin, staff; member (the volunteer or the beneficiary)",
               errors=_MOVE, description="Optional body."),
     Operation("post", "/v1/partners/{organisation_id}/credits/{credit_id}/contest",
-              "Contest (void) a pending partner credit", 200, s.TransferOut, s.ContestIn,
+              "Contest (void) a pending partner credit", 200, s.TransferOut, ps.ContestIn,
               roles="admin, staff; member (the volunteer or the beneficiary)",
               errors=_MOVE, description="The reason is recorded as `contested: <reason>`."),
     *(Operation(**row) for row in CIVIC_OPERATIONS),  # conventions, pledges, mediation

@@ -23,7 +23,8 @@ from uuid import UUID
 from marshmallow import ValidationError
 
 from ledger.batches import CreditRecord, Row, RowResult
-from web.schemas import MAX_BATCH_ROWS, PartnerCreditIn, shared
+from web.partner_schemas import MAX_BATCH_ROWS, PartnerCreditIn
+from web.schemas import shared
 
 REQUIRED_COLUMNS = ("id", "volunteer", "minutes", "category", "service_date")
 COLUMNS = REQUIRED_COLUMNS + ("pending", "beneficiary")

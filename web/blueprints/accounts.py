@@ -17,8 +17,8 @@ from flask.typing import ResponseReturnValue
 from ledger.access import Action
 from projections.queries import STATEMENT_COLUMNS, to_csv
 from web.auth import permit, read_models
-from web.schemas import (AccountOut, AsOfOut, AsOfQuery, StatementOut, StatementQuery,
-                        query, shared)
+from web.read_schemas import AsOfOut, AsOfQuery, StatementOut, StatementQuery
+from web.schemas import AccountOut, query, shared
 
 bp = Blueprint("accounts", __name__, url_prefix="/v1/accounts")
 

@@ -9,7 +9,8 @@ from flask.typing import ResponseReturnValue
 
 from ledger.access import Action
 from web.auth import ledger, permit, read_models
-from web.schemas import CommunityIn, CommunityOut, DashboardOut, RulesIn, body, shared
+from web.read_schemas import DashboardOut
+from web.schemas import CommunityIn, CommunityOut, RulesIn, body, shared
 
 bp = Blueprint("communities", __name__, url_prefix="/v1/communities")
 

@@ -14,8 +14,9 @@ from flask.typing import ResponseReturnValue
 
 from ledger.access import Action
 from web.auth import ledger, permit
-from web.schemas import (ConsistencyOut, ConsistencyQuery, InclusionOut, InclusionQuery,
-                        LogEntriesOut, LogEntriesQuery, query, shared)
+from web.log_schemas import (ConsistencyOut, ConsistencyQuery, InclusionOut, InclusionQuery,
+                             LogEntriesOut, LogEntriesQuery)
+from web.schemas import query, shared
 
 bp = Blueprint("log", __name__, url_prefix="/v1/log")
 

@@ -10,8 +10,8 @@ from flask.typing import ResponseReturnValue
 from ledger.access import Action
 from projections.queries import to_csv
 from web.auth import ledger, permit, read_models
-from web.schemas import (AccountOut, BudgetIn, OrganisationIn, OrganisationReportOut,
-                        ReportQuery, body, query, shared)
+from web.read_schemas import OrganisationReportOut, ReportQuery
+from web.schemas import AccountOut, BudgetIn, OrganisationIn, body, query, shared
 
 REPORT_COLUMNS = ("month", "category", "volunteer", "minutes", "transfers")
 

@@ -37,9 +37,10 @@ from web.auth import EXTENSION, act, found, permit
 from web.partner_rows import credit_record, csv_records, loaded_rows
 from web.sweepers import Sweeper
 from web.problems import ledger_problem, problem
-from web.schemas import (BatchOut, ConfirmIn, ContestIn, KeyRevocationIn, PartnerBatchIn,
-                        PartnerBatchQuery, PartnerCategoriesIn, PartnerCreditIn,
-                        PartnerKeyIn, PartnerKeyringOut, TransferOut, body, query, shared)
+from web.partner_schemas import (BatchOut, ContestIn, KeyRevocationIn, PartnerBatchIn,
+                                 PartnerBatchQuery, PartnerCategoriesIn, PartnerCreditIn,
+                                 PartnerKeyIn, PartnerKeyringOut)
+from web.schemas import ConfirmIn, TransferOut, body, query, shared
 from web.signatures import ACCEPT_SIGNATURE, PARTNERS_EXTENSION, partner_desk, signed_call
 
 SWEEPER_EXTENSION = "civic_ledger.partner_sweeper"
