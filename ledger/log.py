@@ -121,20 +121,23 @@ class LogTables(Protocol):
     def id_value(self, originator_id: UUID | str) -> Any: ...
     def read_state(self) -> LogState: ...
     def write(self, leaves: list[tuple[int, Any, int]], nodes: list[tuple[int, int, bytes]],
-              was: int, size: int, frontier: Sequence[bytes]) -> bool: ...
+              was: LogState, size: int, frontier: Sequence[bytes]) -> bool: ...
 
 
 class LogHead:
     """The log state this process's last append left, so that the next append
     needs no read of it.
 
-    Never trusted blindly: every append moves the stored state from the size
-    it started at to the new one by a compare-and-set (``write`` returns
-    False when the stored size is not the one expected), before it inserts
-    any leaf. Another process's append, or a transaction of ours that did not
-    commit, makes that fail; the append then reads the stored state and runs
-    again in the same transaction. So a stale head costs one retried append
-    and can never leave a gap or a fork in the log."""
+    Never trusted blindly: every append moves the stored state from the state
+    it started at (size *and* right edge) to the new one by a compare-and-set
+    (``write`` returns False when the stored state is not the one expected),
+    before it inserts any leaf. Another process's append, or a transaction of
+    ours that did not commit, makes that fail; the append then reads the
+    stored state and runs again in the same transaction. The right edge is
+    compared too because the size alone can match by chance: a lost commit of
+    ours and another process's append of as many leaves leave the same size
+    over different trees. So a stale head costs one retried append and can
+    never leave a gap or a fork in the log."""
 
     def __init__(self) -> None:
         self.known: LogState | None = None
@@ -155,7 +158,8 @@ def append_to_log(tables: LogTables, stored_events: Sequence[StoredEvent],
             leaves.append((builder.size, tables.id_value(event.originator_id),
                            event.originator_version))
             nodes.extend(builder.append_with_nodes(leaf_hash(stored_event_leaf(event))))
-        if tables.write(leaves, nodes, size, builder.size, builder.subtree_roots):
+        if tables.write(leaves, nodes, (size, frontier), builder.size,
+                        builder.subtree_roots):
             break
         if state is None:  # read in this very transaction: cannot be stale
             raise IntegrityError(f"the log is no longer at size {size}")
@@ -210,17 +214,18 @@ class SqlLogTables:
         return int(row["size"]), [blob[i:i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
 
     def write(self, leaves: list[tuple[int, Any, int]], nodes: list[tuple[int, int, bytes]],
-              was: int, size: int, frontier: Sequence[bytes]) -> bool:
-        """Move the state row from size ``was`` to ``size`` (False, and nothing
-        written, when the stored size is not ``was``), then insert leaves and nodes."""
+              was: LogState, size: int, frontier: Sequence[bytes]) -> bool:
+        """Move the state row from ``was`` to ``size`` and ``frontier`` (False, and
+        nothing written, when the stored state is not ``was``), then insert
+        leaves and nodes."""
         p, pre = self._p, self._prefix
         # psycopg has no row count in pipeline mode, so PostgreSQL says it with
         # RETURNING; SQLite gives the row count (RETURNING needs SQLite 3.35)
         returning = " RETURNING size" if p == "%s" else ""
-        if was:
+        if was[0]:
             self._cursor.execute(f"UPDATE {pre}log_state SET size = {p}, frontier = {p} "
-                                 f"WHERE id = 1 AND size = {p}{returning}",
-                                 (size, b"".join(frontier), was))
+                                 f"WHERE id = 1 AND size = {p} AND frontier = {p}{returning}",
+                                 (size, b"".join(frontier), was[0], b"".join(was[1])))
         else:
             self._cursor.execute(f"INSERT INTO {pre}log_state (id, size, frontier) "
                                  f"VALUES (1, {p}, {p}) ON CONFLICT (id) DO NOTHING{returning}",
@@ -384,9 +389,9 @@ class MemoryLogTables:
         return self.size, list(self.frontier)
 
     def write(self, leaves: list[tuple[int, Any, int]], nodes: list[tuple[int, int, bytes]],
-              was: int, size: int, frontier: Sequence[bytes]) -> bool:
-        """Keep leaves, nodes and state (False when the size is no longer ``was``)."""
-        if self.size != was:
+              was: LogState, size: int, frontier: Sequence[bytes]) -> bool:
+        """Keep leaves, nodes and state (False when the state is no longer ``was``)."""
+        if (self.size, self.frontier) != (was[0], list(was[1])):
             return False
         self.leaves.extend(leaves)
         self.nodes.update(((level, index), h) for level, index, h in nodes)

@@ -55,3 +55,20 @@ def test_a_head_behind_or_beyond_the_stored_log_is_caught(two_processes):
     assert after == (size, size + 1, size + 2)
     assert leaf_indexes(second) == list(range(size + 3))
     assert verify_live(second.audit_log) == []
+
+
+def test_a_head_at_the_stored_size_but_over_other_leaves_is_caught(two_processes):
+    first, second = two_processes
+    community = first.register_community("Elm")
+    org = first.open_organisation(community["id"], "Care", budget=6000)
+    ada = first.open_member(community["id"])
+    first.record(credit(org.id, ada.id, 30, 1))
+    second.record(credit(org.id, ada.id, 30, 2))
+    head = first.recorder._head  # type: ignore[attr-defined]
+    size, frontier = second.recorder._head.known  # type: ignore[attr-defined]
+    # As if a commit of ours that was lost had made as many leaves as the
+    # other process's did: the size matches the stored log, the tree does not.
+    head.known = (size, [bytes(32 - len(root)) + bytes(reversed(root)) for root in frontier])
+    after = first.record(credit(org.id, ada.id, 30, 3)).log_indexes
+    assert after == (size, size + 1, size + 2)
+    assert verify_live(second.audit_log) == []
