@@ -68,8 +68,10 @@ class TransferState(StrEnum):
     VOIDED = "voided"
 
 
-_BY_VALUE: dict[type[Any], dict[str, Any]] = {
-    enum: {member.value: member for member in enum} for enum in (TransferKind, Channel)}
+# Members by value: a lookup, not a call of the enum (several per transfer, and
+# every replay builds its kind and channel again).
+_KINDS: dict[str, TransferKind] = {kind.value: kind for kind in TransferKind}
+_CHANNELS: dict[str, Channel] = {channel.value: channel for channel in Channel}
 _M, _O, _P, _I = (AccountKind.MEMBER, AccountKind.ORGANISATION, AccountKind.POOL,
                   AccountKind.ISSUANCE)
 ALLOWED_SIDES: dict[TransferKind, tuple[frozenset[AccountKind], frozenset[AccountKind]]] = {
@@ -125,7 +127,7 @@ class Transfer(Aggregate):
                  channel: str, rules_version: int, reverses: UUID | None,
                  earning: int) -> None:
         self.community_id = community_id
-        self.kind = _members(TransferKind)[kind]
+        self.kind = _KINDS[kind]
         self.debit_account_id = debit_account_id
         self.credit_account_id = credit_account_id
         self.minutes = minutes
@@ -135,7 +137,7 @@ class Transfer(Aggregate):
         self.expires_at = expires_at
         self.actor = actor
         self.on_behalf_of = on_behalf_of
-        self.channel = _members(Channel)[channel]
+        self.channel = _CHANNELS[channel]
         self.rules_version = rules_version
         self.reverses = reverses
         self.earning = earning
@@ -173,9 +175,9 @@ class Transfer(Aggregate):
 
 
 def _check_request_shape(request: TransferRequest, rules: CommunityRules) -> TransferKind:
-    kind = _member(TransferKind, request.kind, "kind")
+    kind = _member(_KINDS, request.kind, "kind")
     check_minutes(request.minutes)
-    _member(Channel, request.channel, "channel")
+    _member(_CHANNELS, request.channel, "channel")
     try:
         dt.date.fromisoformat(request.service_date)
     except ValueError:
@@ -190,19 +192,12 @@ def _check_request_shape(request: TransferRequest, rules: CommunityRules) -> Tra
     return kind
 
 
-def _member(enum: type[Any], value: str, field: str) -> Any:
-    found = _members(enum).get(value) if isinstance(value, str) else None
+def _member(members: dict[str, Any], value: object, field: str) -> Any:
+    found = members.get(value) if isinstance(value, str) else None
     if found is None:
-        choices = ", ".join(e.value for e in enum)
-        raise DomainError(f"{field} must be one of {choices}", field=field,
+        raise DomainError(f"{field} must be one of {', '.join(members)}", field=field,
                           rule=f"known_{field}")
     return found
-
-
-def _members(enum: type[Any]) -> dict[str, Any]:
-    """An enum's members by value: a lookup, not a call of the enum (several
-    per transfer, and every replay builds its kind and channel again)."""
-    return _BY_VALUE[enum]
 
 
 def _check_sides(kind: TransferKind, debit: Account, credit: Account) -> None:
@@ -302,7 +297,7 @@ def confirm_transfer(transfer: Transfer, *, debit: Account, credit: Account, act
     if transfer.is_expired(now):
         raise PendingExpired(f"the pending credit expired at {transfer.expires_at}",
                              field="id")
-    _member(Channel, channel, "channel")
+    _member(_CHANNELS, channel, "channel")
     debit.settle(transfer_id=transfer.id, minutes=transfer.minutes, side="debit")
     credit.settle(transfer_id=transfer.id, minutes=transfer.minutes, side="credit")
     transfer._posted(actor=actor, channel=channel)
